@@ -1,0 +1,52 @@
+"""Which device the engine computes on: CUDA, then MPS, then CPU; NML_DEVICE overrides.
+
+This is the only module that names a device.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+
+import torch
+
+_CHOICES = ("cpu", "cuda", "mps")
+
+
+@cache
+def get_device() -> torch.device:
+    """The device to compute on. `NML_DEVICE=cpu|cuda|mps` overrides the automatic pick."""
+    wanted = os.environ.get("NML_DEVICE", "").strip().lower()
+    if wanted in _CHOICES:
+        if wanted == "cuda" and not torch.cuda.is_available():
+            return torch.device("cpu")
+        if wanted == "mps" and not torch.backends.mps.is_available():
+            return torch.device("cpu")
+        return torch.device(wanted)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def device_name(device: torch.device | None = None) -> str:
+    """A human label: 'CPU', the CUDA card's name, or 'Apple MPS'."""
+    device = device or get_device()
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    if device.type == "mps":
+        return "Apple MPS"
+    return "CPU"
+
+
+_configured = False
+
+
+def configure_threads() -> None:
+    """Set torch's intra-op threads once per process (DESIGN.md: once at start-up)."""
+    global _configured
+    if _configured:
+        return
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    _configured = True

@@ -1,0 +1,47 @@
+"""Every size a learner can choose, bounded in one place and checked on the server."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class LimitError(ValueError):
+    """A value outside the allowed range; `code` and `params` let a page translate it."""
+
+    def __init__(self, name: str, value, low, high):
+        self.code = "limit"
+        self.params = {"name": name, "value": value, "low": low, "high": high}
+        super().__init__(f"{name} must be between {low} and {high} (got {value}).")
+
+
+@dataclass(frozen=True)
+class Bound:
+    low: int
+    high: int
+
+
+BOUNDS: dict[str, Bound] = {
+    "kernel_size": Bound(1, 7),
+    "stride": Bound(1, 4),
+    "padding": Bound(0, 3),
+    "num_kernels": Bound(1, 32),
+    "pool_size": Bound(1, 4),
+    "shift": Bound(-4, 4),
+    "image_side": Bound(8, 64),
+    "batch": Bound(1, 4096),
+}
+
+MAX_UPLOAD_BYTES = 5 * 1024 * 1024
+# Pillow's decompression-bomb guard: images above this many pixels are refused.
+MAX_IMAGE_PIXELS = 4096 * 4096
+MAX_KERNEL_ABS = 100.0
+
+
+def check(name: str, value: int) -> int:
+    """Return `value` if it lies within BOUNDS[name], else raise LimitError."""
+    bound = BOUNDS[name]
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise LimitError(name, value, bound.low, bound.high)
+    if not bound.low <= value <= bound.high:
+        raise LimitError(name, value, bound.low, bound.high)
+    return value

@@ -1,0 +1,1 @@
+"""Traces → plotly figures. Imports engine types, never streamlit."""

@@ -1,0 +1,110 @@
+"""Figure helpers every lesson uses: image-like heatmaps, highlighted cells, mosaics."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+
+DIVERGING = "RdBu_r"  # signed values (kernels, pre-activations): blue < 0 < red
+INK = "gray"  # images: black background, white ink, as MNIST
+POSITIVE = "Viridis"  # non-negative activations
+
+
+def as_numpy(a) -> np.ndarray:
+    """Tensors (any device) or arrays → float64 numpy."""
+    if hasattr(a, "detach"):
+        a = a.detach().cpu().numpy()
+    return np.asarray(a, dtype=np.float64)
+
+
+def heatmap(
+    z,
+    *,
+    title: str | None = None,
+    colorscale: str = POSITIVE,
+    zmid: float | None = None,
+    zmin: float | None = None,
+    zmax: float | None = None,
+    annotate: bool = False,
+    fmt: str = ".2f",
+    height: int = 320,
+    showscale: bool = True,
+    x_labels: Sequence | None = None,
+    y_labels: Sequence | None = None,
+) -> go.Figure:
+    """An image-like heatmap: row 0 at the top, square cells, optional numbers in the cells."""
+    z = as_numpy(z)
+    trace = go.Heatmap(
+        z=z, colorscale=colorscale, zmid=zmid, zmin=zmin, zmax=zmax, showscale=showscale,
+        x=list(x_labels) if x_labels is not None else None,
+        y=list(y_labels) if y_labels is not None else None,
+        hovertemplate="row %{y}, col %{x}<br>%{z:" + fmt + "}<extra></extra>",
+        xgap=1 if z.shape[1] <= 12 else 0, ygap=1 if z.shape[0] <= 12 else 0,
+    )
+    if annotate:
+        trace.update(text=[[format(v, fmt) for v in row] for row in z], texttemplate="%{text}",
+                     textfont={"size": 11})
+    fig = go.Figure(trace)
+    fig.update_layout(
+        title=title, height=height, margin=dict(l=10, r=10, t=40 if title else 10, b=10),
+    )
+    fig.update_yaxes(autorange="reversed", scaleanchor="x", constrain="domain", showgrid=False)
+    fig.update_xaxes(constrain="domain", showgrid=False, side="bottom")
+    return fig
+
+
+def add_box(fig: go.Figure, row: int, col: int, height: int, width: int,
+            color: str = "#F59E0B", line_width: float = 3) -> go.Figure:
+    """Outline cells [row, row+height) × [col, col+width) on a heatmap."""
+    fig.add_shape(
+        type="rect", x0=col - 0.5, x1=col + width - 0.5, y0=row - 0.5, y1=row + height - 0.5,
+        line=dict(color=color, width=line_width), fillcolor="rgba(0,0,0,0)",
+    )
+    return fig
+
+
+def mosaic(maps, ncols: int, gap: int = 1) -> np.ndarray:
+    """Tile K maps (K, H, W) into one array, NaN between tiles (drawn as gaps)."""
+    maps = as_numpy(maps)
+    K, H, W = maps.shape
+    nrows = -(-K // ncols)
+    out = np.full((nrows * (H + gap) - gap, ncols * (W + gap) - gap), np.nan)
+    for k in range(K):
+        r, c = divmod(k, ncols)
+        out[r * (H + gap) : r * (H + gap) + H, c * (W + gap) : c * (W + gap) + W] = maps[k]
+    return out
+
+
+def mosaic_figure(maps, ncols: int, *, title: str | None = None, colorscale: str = POSITIVE,
+                  zmid: float | None = None, labels: Sequence[str] | None = None,
+                  height: int | None = None) -> go.Figure:
+    """Many feature maps as one figure (one heatmap trace: fast to build and to draw)."""
+    maps = as_numpy(maps)
+    K, H, W = maps.shape
+    tiled = mosaic(maps, ncols)
+    nrows = -(-K // ncols)
+    fig = heatmap(tiled, title=title, colorscale=colorscale, zmid=zmid,
+                  height=height or max(220, 70 + nrows * 95))
+    fig.update_traces(hovertemplate="%{z:.3f}<extra></extra>")
+    fig.update_xaxes(showticklabels=False)
+    fig.update_yaxes(showticklabels=False)
+    if labels is not None:
+        for k, label in enumerate(labels):
+            r, c = divmod(k, ncols)
+            fig.add_annotation(x=c * (W + 1) - 0.5, y=r * (H + 1) - 0.5, text=str(label),
+                               showarrow=False, xanchor="left", yanchor="top",
+                               font=dict(size=10, color="#F59E0B"))
+    return fig
+
+
+def bars(values, labels: Sequence[str], *, title: str | None = None, highlight: int | None = None,
+         height: int = 280, fmt: str = ".3f") -> go.Figure:
+    """A bar chart (e.g. softmax probabilities), one bar highlighted."""
+    values = as_numpy(values)
+    colors = ["#4F46E5" if i != highlight else "#F59E0B" for i in range(len(values))]
+    fig = go.Figure(go.Bar(x=list(labels), y=values, marker_color=colors,
+                           text=[format(v, fmt) for v in values], textposition="outside"))
+    fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=40 if title else 10, b=10))
+    return fig

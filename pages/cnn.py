@@ -1,0 +1,3 @@
+"""Placeholder: being written."""
+import streamlit as st
+st.title("cnn")

@@ -1,0 +1,56 @@
+"""Home: what the app is, the map of lessons, and the article's CNN read from the model."""
+
+import pandas as pd
+import streamlit as st
+
+from engine.models import SeedCNN, count_parameters, summary
+from widgets.i18n import T
+
+t = T("home")
+
+st.title(t("title"))
+st.markdown(t.section("intro"))
+
+st.header(t("map_header"))
+LESSONS = [
+    # (group key, [(lesson key, page path or None when coming)])
+    ("group_cnn", [("conv", "pages/conv.py"), ("pooling", "pages/pooling.py"), ("cnn", "pages/cnn.py")]),
+    ("group_rnn", [("rnn", None), ("lstm", None), ("gru", None)]),
+    ("group_attention", [("attention", None), ("multihead", None), ("positional", None), ("transformer", None)]),
+    ("group_formula", [("playground", None), ("errata", None)]),
+    ("group_training", [("train_cnn", None), ("train_lstm", None), ("train_transformer", None)]),
+]
+cols = st.columns(len(LESSONS))
+for col, (group, items) in zip(cols, LESSONS):
+    with col, st.container(border=True):
+        st.markdown(f"**{t(group)}**")
+        for lesson_key, path in items:
+            if path:
+                st.page_link(path, label=t(f"lesson_{lesson_key}"))
+            else:
+                st.markdown(f"{t(f'lesson_{lesson_key}')} · *{t('coming')}*")
+
+st.header(t("model_header"))
+st.markdown(t.section("model"))
+
+
+@st.cache_data(show_spinner=False)
+def model_table(lang: str) -> tuple[pd.DataFrame, int]:
+    model = SeedCNN()
+    rows = summary(model)
+    frame = pd.DataFrame(
+        {
+            t("col_layer"): [f"{r.name} ({r.kind})" for r in rows],
+            t("col_shape"): ["(None, " + ", ".join(map(str, r.output_shape)) + ")" for r in rows],
+            t("col_params"): [f"{r.params:,}" for r in rows],
+            t("col_formula"): [r.params_formula if r.params else "–" for r in rows],
+            t("col_macs"): [f"{r.mult_adds:,}" if r.mult_adds else "–" for r in rows],
+        }
+    )
+    return frame, count_parameters(model)
+
+
+frame, total = model_table(t.lang)
+st.dataframe(frame, hide_index=True, width="stretch")
+st.markdown(t("total_params", total=f"{total:,}"))
+st.caption(t("shape_note"))

@@ -1,0 +1,1 @@
+"""Streamlit building blocks shared by the pages (language, digit input, code, checks)."""

@@ -1,0 +1,29 @@
+"""Small blocks every page uses: the engine's real source, and the check against PyTorch."""
+
+from __future__ import annotations
+
+import inspect
+
+import streamlit as st
+
+from widgets.i18n import T
+
+TOLERANCE = 1e-6
+
+
+def show_code(*functions) -> None:
+    """An expander with the real source of the engine functions the page just ran."""
+    t = T("common")
+    with st.expander(t("show_code")):
+        for fn in functions:
+            st.code(inspect.getsource(fn), language="python")
+
+
+def torch_check(delta: float, reference: str) -> None:
+    """Report max |Δ| between our result and torch's (computed by the page, in float64)."""
+    t = T("common")
+    st.metric(t("max_abs_diff", ref=reference), f"{delta:.2e}")
+    if delta <= TOLERANCE:
+        st.success(t("check_ok", delta=f"{delta:.1e}"))
+    else:
+        st.error(t("check_bad", delta=f"{delta:.1e}"))
