@@ -50,8 +50,9 @@ def _padding_lrtb(padding) -> tuple[int, int, int, int]:
 
 
 def _windows(x: torch.Tensor, k_h: int, k_w: int, s_h: int, s_w: int) -> torch.Tensor:
-    """Every k_h×k_w window of x, without copying: (N, C, H, W) → (N, C, H_out, W_out, k_h, k_w)."""
-    return x.unfold(2, k_h, s_h).unfold(3, k_w, s_w)
+    """Every k_h×k_w window of x, without copying: (..., H, W) → (..., H_out, W_out, k_h, k_w)."""
+    # unfold the last two axes, whatever leads them: (..., H, W) → (..., H_out, W, k_h) → (..., H_out, W_out, k_h, k_w)
+    return x.unfold(-2, k_h, s_h).unfold(-2, k_w, s_w)
 
 
 def conv2d(x, weight, bias=None, stride=1, padding=0) -> torch.Tensor:
@@ -152,6 +153,8 @@ def shift_image(x: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
     """Translate the last two axes by (dy, dx) pixels, filling with zeros (no wrap-around)."""
     out = torch.zeros_like(x)
     H, W = x.shape[-2:]
+    if abs(dy) >= H or abs(dx) >= W:
+        return out  # shifted entirely out of the frame
     src_r = slice(max(0, -dy), min(H, H - dy))
     dst_r = slice(max(0, dy), min(H, H + dy))
     src_c = slice(max(0, -dx), min(W, W - dx))
