@@ -3,6 +3,7 @@
 import pandas as pd
 import streamlit as st
 
+import lessons
 from engine.models import SeedCNN, count_parameters, summary
 from widgets.i18n import T
 
@@ -54,3 +55,6 @@ frame, total = model_table(t.lang)
 st.dataframe(frame, hide_index=True, width="stretch")
 st.markdown(t("total_params", total=f"{total:,}"))
 st.caption(t("shape_note"))
+
+with st.expander(t("notation_header")):
+    st.markdown(lessons.section("notation", "table", t.lang))

@@ -8,7 +8,6 @@ from widgets.i18n import LANG_KEY, T
 
 
 def sidebar() -> None:
-    st.session_state.setdefault(LANG_KEY, lessons.DEFAULT_LANG)
     with st.sidebar:
         st.radio(
             "Language · 语言",

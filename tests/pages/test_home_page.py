@@ -1,0 +1,55 @@
+"""The home page and the shared sidebar, under AppTest, in both languages."""
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _app(lang: str = "en") -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30)
+    # Set the language before the first run: AppTest loses a sidebar widget's value set with
+    # set_value() on later runs (the real browser keeps it; the browser tests check that).
+    at.session_state["lang"] = lang
+    at.run()
+    assert not at.exception
+    return at
+
+
+def _all_text(at: AppTest) -> str:
+    parts = [e.value for e in at.markdown] + [e.value for e in at.title] + [e.value for e in at.caption]
+    return "\n".join(str(p) for p in parts)
+
+
+@pytest.mark.parametrize("lang,title", [("en", "Neural Math Lab"), ("zh", "神经网络数学实验室")])
+def test_home_renders_in_both_languages(lang, title):
+    at = _app(lang)
+    assert at.title[0].value == title
+    assert "⟦" not in _all_text(at)
+
+
+def test_model_summary_is_computed_from_the_model():
+    at = _app()
+    frame = at.dataframe[0].value
+    params = [int(v.replace(",", "")) for v in frame.iloc[:, 2]]
+    assert sum(params) == 93_322
+    assert [p for p in params if p] == [320, 18_496, 36_928, 36_928, 650]
+    assert "(None, 32, 26, 26)" in list(frame.iloc[:, 1])
+
+
+def test_lesson_map_marks_future_lessons_as_coming():
+    at = _app()
+    text = _all_text(at)
+    assert "LSTM gates · *coming*" in text
+    assert "即将推出" in _all_text(_app("zh"))
+
+
+def test_language_persists_across_pages():
+    at = _app("zh")
+    at.switch_page("pages/conv.py").run()
+    assert not at.exception
+    assert at.sidebar.radio[0].value == "zh"
+    at.switch_page("pages/home.py").run()
+    assert at.title[0].value == "神经网络数学实验室"
