@@ -73,14 +73,24 @@ def embedded_mnist(seed: int = 0, test_per_class: int = 100) -> Split:
 
 def read_idx(path: Path) -> np.ndarray:
     """Read an IDX file (gzip or raw), the format MNIST and Fashion-MNIST ship in."""
+    bad = DataError("bad_idx", f"{path.name} is not an unsigned-byte IDX file.", file=path.name)
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        data = f.read()
+    try:
+        with opener(path, "rb") as f:
+            data = f.read()
+    except (OSError, EOFError) as e:  # not gzip, or a cut-off gzip stream
+        raise bad from e
+    if len(data) < 4:
+        raise bad
     zero, dtype_code, ndim = struct.unpack(">HBB", data[:4])
-    if zero != 0 or dtype_code != 0x08:
-        raise DataError("bad_idx", f"{path.name} is not an unsigned-byte IDX file.", file=path.name)
-    shape = struct.unpack(f">{ndim}I", data[4 : 4 + 4 * ndim])
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
+    header = 4 + 4 * ndim
+    if zero != 0 or dtype_code != 0x08 or len(data) < header:
+        raise bad
+    shape = struct.unpack(f">{ndim}I", data[4:header])
+    # a truncated (or padded) file does not hold exactly Π shape bytes after the header
+    if len(data) - header != int(np.prod(shape)):
+        raise bad
+    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape)
 
 
 _IDX_NAMES = {
