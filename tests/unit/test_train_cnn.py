@@ -1,0 +1,127 @@
+"""engine.train_cnn: augmentation, the one-cycle schedule, reproducible training, the shipped checkpoint."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from engine.data import embedded_mnist
+from engine.models import CHECKPOINT, SeedCNN, checkpoint_meta, load_default
+from engine.train_cnn import (
+    AugmentConfig,
+    TrainConfig,
+    affine,
+    affine_theta,
+    as_batch,
+    evaluate,
+    one_cycle,
+    plain_state_dict,
+    random_affine,
+    train,
+)
+
+
+def _zeros(n):
+    return torch.zeros(n)
+
+
+def test_affine_is_identity_at_zero_angle_shift_and_unit_scale():
+    x = torch.rand(5, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    out = affine(x, _zeros(5), torch.ones(5), _zeros(5), _zeros(5))
+    assert out.shape == x.shape
+    # float32 rounding of the sampling grid: a few ulps
+    assert torch.allclose(out, x, atol=1e-5)
+    x64 = x.double()
+    out64 = affine(x64, _zeros(5).double(), torch.ones(5).double(), _zeros(5).double(), _zeros(5).double())
+    assert torch.allclose(out64, x64, atol=1e-12)
+
+
+def test_identity_theta_is_the_identity_matrix():
+    theta = affine_theta(_zeros(2), torch.ones(2), _zeros(2), _zeros(2))
+    assert theta.shape == (2, 2, 3)
+    assert torch.equal(theta, torch.tensor([[1.0, 0, 0], [0, 1.0, 0]]).expand(2, 2, 3))
+
+
+def test_whole_pixel_shift_moves_the_image_by_that_many_pixels():
+    x = torch.zeros(1, 1, 28, 28)
+    x[0, 0, 10, 12] = 1.0
+    # shift right by 2 px and down by 1 px
+    out = affine(x, _zeros(1), torch.ones(1), torch.tensor([2.0]), torch.tensor([1.0]))
+    assert out[0, 0, 11, 14] == pytest.approx(1.0, abs=1e-5)
+    assert float(out.sum()) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_random_affine_keeps_shape_range_and_is_seeded():
+    x = as_batch(embedded_mnist().x_train[:16])
+    a = random_affine(x, AugmentConfig(), torch.Generator().manual_seed(3))
+    b = random_affine(x, AugmentConfig(), torch.Generator().manual_seed(3))
+    c = random_affine(x, AugmentConfig(), torch.Generator().manual_seed(4))
+    assert a.shape == x.shape and a.dtype == x.dtype
+    assert float(a.min()) >= 0.0 and float(a.max()) <= 1.0 + 1e-6
+    assert torch.equal(a, b)
+    assert not torch.equal(a, c)
+    assert not torch.equal(a, x)
+
+
+def test_one_cycle_warms_up_to_max_lr_then_anneals():
+    model = SeedCNN()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    sched = one_cycle(opt, max_lr=3e-3, epochs=2, steps_per_epoch=10)
+    assert isinstance(sched, torch.optim.lr_scheduler.OneCycleLR)
+    lrs = []
+    for _ in range(20):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    peak = max(range(20), key=lambda i: lrs[i])
+    assert lrs[peak] == pytest.approx(3e-3)
+    assert lrs[0] < lrs[peak] / 10 and lrs[-1] < lrs[0]
+    assert 4 <= peak <= 7  # pct_start=0.3 of 20 steps
+
+
+def _tiny_run(seed: int):
+    split = embedded_mnist()
+    x, y = as_batch(split.x_train[:256]), torch.as_tensor(split.y_train[:256])
+    cfg = TrainConfig(seed=seed, epochs=1, batch_size=64)
+    return train(cfg, x, y, x[:64], y[:64])
+
+
+def test_a_short_seeded_run_is_reproducible_bit_for_bit():
+    a, b, c = _tiny_run(7), _tiny_run(7), _tiny_run(8)
+    sa, sb, sc = plain_state_dict(a.model), plain_state_dict(b.model), plain_state_dict(c.model)
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert a.epoch_accuracy == b.epoch_accuracy
+    assert not all(torch.equal(sa[k], sc[k]) for k in sa)
+
+
+def test_training_changes_the_weights_and_plain_state_dict_is_contiguous():
+    result = _tiny_run(1)
+    state = plain_state_dict(result.model)
+    assert all(v.is_contiguous() and v.dtype == torch.float32 for v in state.values())
+    fresh = SeedCNN()
+    fresh.load_state_dict(state)
+    assert len(result.epoch_accuracy) == 1 and 0.0 <= result.epoch_accuracy[0] <= 1.0
+    assert result.seconds > 0
+
+
+def test_shipped_checkpoint_loads_with_weights_only_and_has_plain_meta():
+    assert CHECKPOINT.exists(), "run .venv/bin/python scripts/train_default_cnn.py"
+    assert CHECKPOINT.stat().st_size < 2 * 2**20
+    state = torch.load(CHECKPOINT, map_location="cpu", weights_only=True)
+    assert set(state) == {"model", "meta"}
+    meta = checkpoint_meta()
+    for key in ("held_out_accuracy", "seed", "epochs", "train_size", "test_size", "seconds", "torch"):
+        assert key in meta
+    assert all(isinstance(v, (int, float, str)) for v in meta.values())
+    assert meta["train_size"] == 4000 and meta["test_size"] == 1000
+
+
+def test_shipped_checkpoint_reaches_098_on_the_held_out_split():
+    model = load_default()
+    assert model is not None
+    split = embedded_mnist()
+    accuracy = evaluate(model, as_batch(split.x_test), torch.as_tensor(split.y_test))
+    assert accuracy >= 0.98
+    assert math.isclose(accuracy, checkpoint_meta()["held_out_accuracy"], abs_tol=1e-9)
