@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from engine.limits import BOUNDS, MAX_IMAGE_PIXELS, MAX_KERNEL_ABS, MAX_UPLOAD_BYTES, LimitError, check
+from engine.limits import (
+    BOUNDS,
+    MAX_IMAGE_PIXELS,
+    MAX_KERNEL_ABS,
+    MAX_UPLOAD_BYTES,
+    LimitError,
+    check,
+)
 
 
 @pytest.mark.parametrize("name", sorted(BOUNDS))
