@@ -15,6 +15,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from engine import conv as scratch
+
 CHECKPOINT = Path(__file__).resolve().parent.parent / "assets" / "seed_cnn.pt"
 
 
@@ -85,6 +87,27 @@ def trace(model: SeedCNN, x: torch.Tensor) -> CNNTrace:
     # p_k = exp(z_k) / Σ_j exp(z_j)
     probs = torch.softmax(logits, dim=-1)
     return CNNTrace(x, z1, a1, p1, z2, a2, p2, z3, a3, flat, z4, a4, logits, probs)
+
+
+def forward_from_scratch(model: SeedCNN, x: torch.Tensor) -> torch.Tensor:
+    """SeedCNN's forward pass with our own conv2d, max_pool2d, ReLU and plain matmuls.
+
+    Uses the model's weights cast to x's dtype (pass float64 to compare with torch); returns
+    logits (N, 10) equal to model(x).
+    """
+
+    def p(t: torch.Tensor) -> torch.Tensor:
+        return t.detach().to(x.dtype)
+
+    # a = ReLU(W ⋆ x + b), then 2×2 max pooling
+    p1 = scratch.max_pool2d(scratch.relu(scratch.conv2d(x, p(model.conv1.weight), p(model.conv1.bias))), 2)
+    p2 = scratch.max_pool2d(scratch.relu(scratch.conv2d(p1, p(model.conv2.weight), p(model.conv2.bias))), 2)
+    a3 = scratch.relu(scratch.conv2d(p2, p(model.conv3.weight), p(model.conv3.bias)))  # (N, 64, 3, 3)
+    flat = keras_flatten(a3)  # (N, 576)
+    # a4 = ReLU(W4 · flat + b4), one row per image: flat (N, 576) @ W4ᵀ (576, 64)
+    a4 = scratch.relu(flat @ p(model.fc1.weight).T + p(model.fc1.bias))
+    # z = W5 · a4 + b5: (N, 64) @ (64, 10)
+    return a4 @ p(model.fc2.weight).T + p(model.fc2.bias)
 
 
 @dataclass(frozen=True)

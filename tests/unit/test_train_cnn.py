@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from engine.data import embedded_mnist
-from engine.models import CHECKPOINT, SeedCNN, checkpoint_meta, load_default
+from engine.models import CHECKPOINT, SeedCNN, checkpoint_meta, forward_from_scratch, load_default
 from engine.train_cnn import (
     AugmentConfig,
     TrainConfig,
@@ -16,6 +16,7 @@ from engine.train_cnn import (
     affine_theta,
     as_batch,
     evaluate,
+    new_model,
     one_cycle,
     plain_state_dict,
     random_affine,
@@ -125,3 +126,23 @@ def test_shipped_checkpoint_reaches_098_on_the_held_out_split():
     accuracy = evaluate(model, as_batch(split.x_test), torch.as_tensor(split.y_test))
     assert accuracy >= 0.98
     assert math.isclose(accuracy, checkpoint_meta()["held_out_accuracy"], abs_tol=1e-9)
+
+
+# ----- engine.models.forward_from_scratch (used by the CNN page's torch check) -----------------
+
+@pytest.mark.parametrize("seed,batch", [(0, 1), (1, 2), (2, 5), (3, 16)])
+def test_forward_from_scratch_equals_the_torch_model_in_float64(seed, batch):
+    g = torch.Generator().manual_seed(seed)
+    model = new_model(seed).double().eval()
+    x = torch.rand(batch, 1, 28, 28, generator=g, dtype=torch.float64)
+    with torch.no_grad():
+        ours, ref = forward_from_scratch(model, x), model(x)
+    assert ours.shape == (batch, 10) and ours.dtype == torch.float64
+    assert float((ours - ref).abs().max()) < 1e-6
+
+
+def test_forward_from_scratch_with_the_shipped_weights_on_real_digits():
+    model = load_default().double()
+    x = as_batch(embedded_mnist().x_test[:8]).double()
+    with torch.no_grad():
+        assert float((forward_from_scratch(model, x) - model(x)).abs().max()) < 1e-6
