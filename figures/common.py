@@ -91,11 +91,13 @@ def mosaic_figure(maps, ncols: int, *, title: str | None = None, colorscale: str
     fig.update_xaxes(showticklabels=False)
     fig.update_yaxes(showticklabels=False)
     if labels is not None:
-        for k, label in enumerate(labels):
-            r, c = divmod(k, ncols)
-            fig.add_annotation(x=c * (W + 1) - 0.5, y=r * (H + 1) - 0.5, text=str(label),
-                               showarrow=False, xanchor="left", yanchor="top",
-                               font=dict(size=10, color="#F59E0B"))
+        # one update_layout with every label: add_annotation one at a time re-validates the
+        # whole layout each call (~15 ms per label for 64 maps)
+        fig.update_layout(annotations=[
+            dict(x=(k % ncols) * (W + 1) - 0.5, y=(k // ncols) * (H + 1) - 0.5, text=str(label),
+                 showarrow=False, xanchor="left", yanchor="top", font=dict(size=10, color="#F59E0B"))
+            for k, label in enumerate(labels)
+        ])
     return fig
 
 
