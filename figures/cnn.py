@@ -1,0 +1,238 @@
+"""Figures for the article's CNN: feature-map mosaics, the flattened vector, dense activations,
+probabilities, learned filters, and the LaTeX of each stage with the live numbers substituted.
+
+Every function takes engine results (tensors, arrays, summary rows) and returns a plotly figure
+or a LaTeX string; nothing here runs the network.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+
+from engine.models import LayerRow
+from figures.common import DIVERGING, POSITIVE, add_box, as_numpy, bars, heatmap, mosaic_figure
+
+CELL_BOX = "#F59E0B"  # the cell whose formula is written out
+
+
+# ----- numbers in LaTeX --------------------------------------------------------------------------
+
+def num(v: float, digits: int = 3) -> str:
+    """A number for LaTeX: fixed point, or m×10^e when very large or very small."""
+    v = float(v)
+    if v != 0 and not 1e-3 <= abs(v) < 1e5:
+        e = math.floor(math.log10(abs(v)))
+        return f"{v / 10**e:.{digits}f}\\times 10^{{{e}}}"
+    s = f"{v:.{digits}f}"
+    return "0" if float(s) == 0 else s
+
+
+def term(v: float, digits: int = 3) -> str:
+    """A number as a term of a sum: negatives in parentheses."""
+    s = num(v, digits)
+    return f"({s})" if float(v) < 0 else s
+
+
+# ----- figures -------------------------------------------------------------------------------------
+
+def symmetric_max(a) -> float:
+    a = as_numpy(a)
+    return max(float(np.nanmax(np.abs(a))) if a.size else 0.0, 1e-6)
+
+
+def tile_origin(k: int, ncols: int, H: int, W: int, gap: int = 1) -> tuple[int, int]:
+    """Top-left cell of tile k in figures.common.mosaic's layout."""
+    r, c = divmod(k, ncols)
+    return r * (H + gap), c * (W + gap)
+
+
+def maps_figure(maps, channels: Sequence[int], *, signed: bool, title: str | None = None,
+                cell: tuple[int, int, int] | None = None, box: int = 1, ncols: int = 8,
+                height: int | None = None) -> go.Figure:
+    """Feature maps (K, H, W) of the listed channels as one mosaic; the box×box cells from
+    `cell` = (tile, i, j) are outlined.
+
+    Signed maps (pre-activations z) use a diverging scale centred on 0; non-negative ones
+    (after ReLU or pooling) a sequential scale starting at 0.
+    """
+    maps = as_numpy(maps)
+    K, H, W = maps.shape
+    ncols = min(ncols, K)
+    colorscale = DIVERGING if signed else POSITIVE
+    fig = mosaic_figure(maps, ncols, title=title, colorscale=colorscale, zmid=0.0 if signed else None,
+                        labels=[str(c) for c in channels], height=height)
+    m = symmetric_max(maps)
+    fig.update_traces(zmin=-m if signed else 0.0, zmax=m)
+    if cell is not None:
+        k, i, j = cell
+        r0, c0 = tile_origin(k, ncols, H, W)
+        add_box(fig, r0 + i, c0 + j, box, box, color=CELL_BOX, line_width=2.5)
+    return fig
+
+
+def flatten_figure(a3, *, title: str | None = None, cell: tuple[int, int, int] | None = None,
+                   height: int = 230) -> go.Figure:
+    """The flattened vector (H·W·C = 576) drawn as H·W rows of C channels: Keras's channels-last order.
+
+    Row r = i·W + j holds a3[:, i, j]; reading the rows one after another gives f.
+    `cell` = (c, i, j) outlines one element.
+    """
+    a3 = as_numpy(a3)
+    C, H, W = a3.shape
+    # (C, H, W) → (H, W, C) → (H·W, C): row-major reading of this matrix is the vector f
+    rows = a3.transpose(1, 2, 0).reshape(H * W, C)
+    fig = heatmap(rows, title=title, colorscale=POSITIVE, zmin=0.0, height=height,
+                  y_labels=[f"({i},{j})" for i in range(H) for j in range(W)],
+                  x_labels=list(range(C)))
+    fig.update_traces(hovertemplate="(i,j)=%{y}, c=%{x}<br>%{z:.3f}<extra></extra>", xgap=0, ygap=1)
+    fig.update_yaxes(type="category")
+    fig.update_xaxes(showticklabels=False)
+    if cell is not None:
+        c, i, j = cell
+        add_box(fig, i * W + j, c, 1, 1, color=CELL_BOX, line_width=2.5)
+    return fig
+
+
+def dense_figure(z4, a4, row_labels: tuple[str, str], *, title: str | None = None,
+                 unit: int | None = None, height: int = 170) -> go.Figure:
+    """The dense layer's 64 pre-activations z and activations ReLU(z) as a two-row strip."""
+    z = np.stack([as_numpy(z4), as_numpy(a4)])  # (2, 64)
+    m = symmetric_max(z)
+    fig = heatmap(z, title=title, colorscale=DIVERGING, zmid=0.0, zmin=-m, zmax=m, height=height,
+                  y_labels=list(row_labels), x_labels=list(range(z.shape[1])))
+    fig.update_traces(hovertemplate="%{y}, unit %{x}<br>%{z:.3f}<extra></extra>", xgap=1, ygap=2)
+    fig.update_yaxes(type="category", scaleanchor=None)
+    fig.update_xaxes(showticklabels=False)
+    if unit is not None:
+        add_box(fig, 0, unit, 2, 1, color=CELL_BOX, line_width=2.5)
+    return fig
+
+
+def probability_figure(probs, *, title: str | None = None, height: int = 300) -> go.Figure:
+    """softmax probabilities of the 10 digits, the most likely one highlighted."""
+    p = as_numpy(probs)
+    fig = bars(p, [str(k) for k in range(len(p))], title=title, highlight=int(p.argmax()),
+               height=height, fmt=".3f")
+    fig.update_yaxes(range=[0, 1.15], tickformat=".0%")
+    fig.update_xaxes(type="category")
+    return fig
+
+
+def logits_figure(logits, *, title: str | None = None, height: int = 260) -> go.Figure:
+    """The 10 logits z_k (signed), the largest highlighted."""
+    z = as_numpy(logits)
+    fig = bars(z, [str(k) for k in range(len(z))], title=title, highlight=int(z.argmax()),
+               height=height, fmt=".2f")
+    fig.update_xaxes(type="category")
+    pad = 0.15 * (float(z.max()) - min(float(z.min()), 0.0) + 1e-6)
+    fig.update_yaxes(range=[min(float(z.min()), 0.0) - pad, float(z.max()) + pad])
+    return fig
+
+
+def filters_figure(weight, *, title: str | None = None, ncols: int = 16) -> go.Figure:
+    """The first layer's kernels (C_out, 1, k, k) as one mosaic on a diverging scale."""
+    w = as_numpy(weight)[:, 0]  # (C_out, k, k)
+    fig = mosaic_figure(w, ncols, title=title, colorscale=DIVERGING, zmid=0.0,
+                        labels=[str(c) for c in range(w.shape[0])], height=260)
+    m = symmetric_max(w)
+    fig.update_traces(zmin=-m, zmax=m, hovertemplate="%{z:.3f}<extra></extra>")
+    return fig
+
+
+# ----- LaTeX of each stage -------------------------------------------------------------------------
+
+def _shape(shape: Sequence[int]) -> str:
+    return r"\times".join(str(s) for s in shape)
+
+
+def pipeline_latex(rows: Sequence[LayerRow]) -> str:
+    """The whole network as equations, each with the output shape the model itself reports."""
+    shape = {r.name: _shape(r.output_shape) for r in rows}
+    lines = [
+        rf"z_1 &= W_1 * x + b_1, & a_1 &= \mathrm{{ReLU}}(z_1) & &{shape['conv1']}",
+        rf"p_1 &= \mathrm{{maxpool}}_{{2\times2}}(a_1) & & & &{shape['pool1']}",
+        rf"z_2 &= W_2 * p_1 + b_2, & a_2 &= \mathrm{{ReLU}}(z_2) & &{shape['conv2']}",
+        rf"p_2 &= \mathrm{{maxpool}}_{{2\times2}}(a_2) & & & &{shape['pool2']}",
+        rf"z_3 &= W_3 * p_2 + b_3, & a_3 &= \mathrm{{ReLU}}(z_3) & &{shape['conv3']}",
+        rf"f &= \mathrm{{flatten}}(a_3) & & & &{shape['flatten']}",
+        rf"z_4 &= W_4 f + b_4, & a_4 &= \mathrm{{ReLU}}(z_4) & &{shape['fc1']}",
+        rf"z_5 &= W_5 a_4 + b_5, & \hat{{y}} &= \mathrm{{softmax}}(z_5) & &{shape['fc2']}",
+    ]
+    return r"\begin{aligned}" + r" \\ ".join(lines) + r"\end{aligned}"
+
+
+def conv_formula_latex(layer: int, C_in: int, src: str) -> str:
+    """z_l[c,i,j] = Σ_c' Σ_m Σ_n W_l[c,c',m,n] src[c', i+m, j+n] + b_l[c]  (stride 1, no padding)."""
+    l = layer
+    return (rf"z_{l}[c,i,j] = \sum_{{c'=0}}^{{{C_in - 1}}} \sum_{{m=0}}^{{2}} \sum_{{n=0}}^{{2}}"
+            rf" W_{l}[c,c',m,n]\; {src}[c',\, i+m,\, j+n] + b_{l}[c], \qquad a_{l} = \max(0,\, z_{l})")
+
+
+def conv_cell_latex(layer: int, c: int, i: int, j: int, parts: Sequence[float], bias: float,
+                    z: float, products: Sequence[tuple[float, float]] | None = None) -> str:
+    """One conv output cell with the live numbers.
+
+    With one input channel, `products` lists the k·k pairs (w, x); otherwise `parts` holds
+    each input channel's sum Σ_m Σ_n W·x, and the terms shown are those sums.
+    """
+    if products is not None:
+        terms = [f"{term(w, 2)}\\cdot{num(x, 2)}" for w, x in products]
+        body = " + ".join(terms[:3]) + r" + \cdots + " + terms[-1]
+    else:
+        shown = [term(v) for v in parts]
+        body = " + ".join(shown[:3]) + r" + \cdots + " + shown[-1]
+    a = max(0.0, float(z))
+    return (r"\begin{aligned}"
+            rf"z_{layer}[{c},{i},{j}] &= {body} + {term(bias)} = {num(z)} \\"
+            rf"a_{layer}[{c},{i},{j}] &= \max(0,\, {num(z)}) = {num(a)}"
+            r"\end{aligned}")
+
+
+def pool_formula_latex(layer: int) -> str:
+    """p_l[c,i,j] = max over the 2×2 window of a_l at (2i, 2j)."""
+    return rf"p_{layer}[c,i,j] = \max_{{0 \le m,n < 2}} a_{layer}[c,\, 2i+m,\, 2j+n]"
+
+
+def pool_cell_latex(layer: int, c: int, i: int, j: int, window: Sequence[float], out: float) -> str:
+    values = ", ".join(num(v) for v in window)
+    return rf"p_{layer}[{c},{i},{j}] = \max({values}) = {num(out)}"
+
+
+def flatten_latex(C: int, H: int, W: int, cell: tuple[int, int, int] | None, value: float | None) -> str:
+    """f[(i·W + j)·C + c] = a_3[c, i, j]: Keras flattens channels last."""
+    lines = [rf"f[(i\cdot {W} + j)\cdot {C} + c] &= a_3[c,i,j], \qquad f \in \mathbb{{R}}^{{{H}\cdot{W}\cdot{C} = {H * W * C}}}"]
+    if cell is not None and value is not None:
+        c, i, j = cell
+        k = (i * W + j) * C + c
+        lines.append(rf"f[{k}] = f[({i}\cdot {W} + {j})\cdot {C} + {c}] &= a_3[{c},{i},{j}] = {num(value)}")
+    return r"\begin{aligned}" + r" \\ ".join(lines) + r"\end{aligned}"
+
+
+def dense_latex(layer: int, src: str, n_in: int, u: int, dot: float, bias: float, z: float,
+                relu: bool = True) -> str:
+    """z_l[u] = Σ_k W_l[u,k] src[k] + b_l[u], with the live numbers for unit u."""
+    l = layer
+    lines = [rf"z_{l}[u] &= \sum_{{k=0}}^{{{n_in - 1}}} W_{l}[u,k]\, {src}[k] + b_{l}[u]",
+             rf"z_{l}[{u}] &= {num(dot)} + {term(bias)} = {num(z)}"]
+    if relu:
+        lines.append(rf"a_{l}[{u}] &= \max(0,\, {num(z)}) = {num(max(0.0, float(z)))}")
+    return r"\begin{aligned}" + r" \\ ".join(lines) + r"\end{aligned}"
+
+
+def softmax_latex(logits, probs, k: int | None = None) -> str:
+    """ŷ[k] = e^{z_5[k]} / Σ_j e^{z_5[j]} with the live logits z_5, for class k (default: the top one)."""
+    z = as_numpy(logits)
+    p = as_numpy(probs)
+    k = int(p.argmax()) if k is None else k
+    # S = Σ_j e^{z_j}
+    S = float(np.exp(z).sum())
+    exps = " + ".join(f"e^{{{num(v, 2)}}}" for v in z)
+    return (r"\begin{aligned}"
+            rf"\hat{{y}}[k] &= \frac{{e^{{z_5[k]}}}}{{\sum_{{j=0}}^{{9}} e^{{z_5[j]}}}} \\"
+            rf"\sum_{{j=0}}^{{9}} e^{{z_5[j]}} &= {exps} = {num(S)} \\"
+            rf"\hat{{y}}[{k}] &= \frac{{e^{{{num(z[k], 2)}}}}}{{{num(S)}}} = {num(p[k], 4)}"
+            r"\end{aligned}")

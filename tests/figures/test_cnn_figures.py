@@ -1,0 +1,134 @@
+"""figures.cnn: what each figure shows, and the LaTeX with live numbers."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from engine.models import SeedCNN, summary, trace
+from figures import cnn as fc
+
+
+@pytest.fixture(scope="module")
+def v():
+    torch.manual_seed(0)
+    model = SeedCNN().eval()
+    tr = trace(model, torch.rand(1, 1, 28, 28))
+    return {name: getattr(tr, name)[0].double() for name in tr.__dataclass_fields__}
+
+
+def _balanced(s: str) -> bool:
+    depth = 0
+    for ch in s.replace(r"\{", "").replace(r"\}", ""):
+        depth += {"{": 1, "}": -1}.get(ch, 0)
+        if depth < 0:
+            return False
+    return depth == 0
+
+
+def test_num_and_term_formatting():
+    assert fc.num(0.12345) == "0.123"
+    assert fc.num(-0.0001) == r"-1.000\times 10^{-4}"
+    assert fc.num(2.5e5) == r"2.500\times 10^{5}"
+    assert fc.num(-0.0) == "0"
+    assert fc.term(-1.5) == "(-1.500)" and fc.term(1.5) == "1.500"
+
+
+def test_maps_figure_is_one_heatmap_with_the_cell_outlined(v):
+    maps = v["z2"][4:20]  # channels 4 … 19, (16, 11, 11)
+    fig = fc.maps_figure(maps, list(range(4, 20)), signed=True, cell=(9, 2, 3))
+    assert len(fig.data) == 1 and fig.data[0].type == "heatmap"
+    z = np.asarray(fig.data[0].z, dtype=float)
+    assert z.shape == (2 * 12 - 1, 8 * 12 - 1)
+    # tile 9 sits in row 1, column 1 of the mosaic
+    assert fc.tile_origin(9, 8, 11, 11) == (12, 12)
+    assert z[12 + 2, 12 + 3] == pytest.approx(float(maps[9, 2, 3]))
+    (box,) = fig.layout.shapes
+    assert (box.x0, box.y0) == (12 + 3 - 0.5, 12 + 2 - 0.5)
+    # symmetric diverging scale for signed maps
+    assert fig.data[0].zmin == -fig.data[0].zmax
+    assert [a.text for a in fig.layout.annotations][:3] == ["4", "5", "6"]
+
+
+def test_maps_figure_for_a_pooling_window_outlines_2x2(v):
+    fig = fc.maps_figure(v["a1"][:8], list(range(8)), signed=False, cell=(0, 4, 6), box=2)
+    (box,) = fig.layout.shapes
+    assert (box.x1 - box.x0, box.y1 - box.y0) == (2, 2)
+    assert fig.data[0].zmin == 0.0
+
+
+def test_flatten_figure_reads_channels_last(v):
+    a3 = v["a3"]  # (64, 3, 3)
+    fig = fc.flatten_figure(a3, cell=(5, 1, 2))
+    rows = np.asarray(fig.data[0].z, dtype=float)
+    assert rows.shape == (9, 64)
+    # row-major reading of the figure is the model's flattened vector f
+    assert np.allclose(rows.reshape(-1), v["flat"].numpy())
+    assert rows[1 * 3 + 2, 5] == pytest.approx(float(a3[5, 1, 2]))
+    assert list(fig.data[0].y)[:4] == ["(0,0)", "(0,1)", "(0,2)", "(1,0)"]
+
+
+def test_dense_figure_is_a_two_row_strip(v):
+    fig = fc.dense_figure(v["z4"], v["a4"], ("z4", "a4"), unit=7)
+    z = np.asarray(fig.data[0].z, dtype=float)
+    assert z.shape == (2, 64)
+    assert np.allclose(z[1], np.maximum(z[0], 0))
+    assert len(fig.layout.shapes) == 1
+
+
+def test_probability_and_logit_bars_highlight_the_top_class(v):
+    fig = fc.probability_figure(v["probs"])
+    y = np.asarray(fig.data[0].y, dtype=float)
+    assert y.sum() == pytest.approx(1.0)
+    top = int(y.argmax())
+    colors = list(fig.data[0].marker.color)
+    assert colors[top] != colors[(top + 1) % 10] and colors.count(colors[top]) == 1
+    fig = fc.logits_figure(v["logits"])
+    assert int(np.argmax(np.asarray(fig.data[0].y, dtype=float))) == top
+
+
+def test_filters_figure_has_one_tile_per_kernel():
+    w = SeedCNN().conv1.weight
+    fig = fc.filters_figure(w, ncols=16)
+    z = np.asarray(fig.data[0].z, dtype=float)
+    assert z.shape == (2 * 4 - 1, 16 * 4 - 1)
+    assert len(fig.layout.annotations) == 32
+
+
+def test_pipeline_latex_uses_the_models_shapes():
+    s = fc.pipeline_latex(summary(SeedCNN()))
+    for shape in (r"32\times26\times26", r"64\times5\times5", r"64\times3\times3", "576", "&10"):
+        assert shape in s
+    assert s.startswith(r"\begin{aligned}") and _balanced(s)
+
+
+def test_conv_cell_latex_shows_first_terms_bias_and_relu():
+    s = fc.conv_cell_latex(2, 5, 1, 2, [0.1, -0.2, 0.3, 0.4], 0.05, 0.65)
+    assert r"z_2[5,1,2] &= 0.100 + (-0.200) + 0.300 + \cdots + 0.400 + 0.050 = 0.650" in s
+    assert r"\max(0,\, 0.650) = 0.650" in s
+    s1 = fc.conv_cell_latex(1, 0, 0, 0, [], -0.1, -0.3, products=[(0.5, 1.0)] * 9)
+    assert r"0.50\cdot1.00" in s1 and r"= 0" in s1 and _balanced(s1)
+
+
+def test_softmax_latex_substitutes_the_live_logits(v):
+    z, p = v["logits"], v["probs"]
+    s = fc.softmax_latex(z, p)
+    k = int(p.argmax())
+    S = float(torch.exp(z).sum())
+    assert rf"\hat{{y}}[{k}]" in s and fc.num(S) in s
+    # the formula (2), the sum written out (1 + 10 terms), the live numerator (1)
+    assert s.count("e^{") == 2 + 1 + 10 + 1
+    assert fc.num(float(p[k]), 4) in s
+    assert math.isclose(math.exp(float(z[k])) / S, float(p[k]), rel_tol=1e-6)
+    assert _balanced(s)
+
+
+def test_flatten_and_dense_latex(v):
+    s = fc.flatten_latex(64, 3, 3, (5, 1, 2), 0.25)
+    assert r"f[325] = f[(1\cdot 3 + 2)\cdot 64 + 5]" in s and "576" in s and _balanced(s)
+    d = fc.dense_latex(4, "f", 576, 7, 1.5, -0.25, 1.25)
+    assert r"z_4[7] &= 1.500 + (-0.250) = 1.250" in d and _balanced(d)
+    assert r"a_4[7]" not in fc.dense_latex(5, "a_4", 64, 3, 1.0, 0.0, 1.0, relu=False)
