@@ -45,8 +45,10 @@ def digit_input(key: str = "digit") -> np.ndarray:
     with st.container(border=True):
         left, right = st.columns([3, 2], vertical_alignment="top")
         with left:
+            # Labels looked up now, in this run's language (format_func may be called later).
+            labels = {s: t(f"src_{s}") for s in SOURCES}
             source = st.segmented_control(
-                t("digit_source"), SOURCES, format_func=lambda s: t(f"src_{s}"),
+                t("digit_source"), SOURCES, format_func=labels.get,
                 default="draw", required=True, key=f"{key}_source", persist_state="session",
             )
             if source == "draw":
