@@ -50,8 +50,20 @@ def tile_origin(k: int, ncols: int, H: int, W: int, gap: int = 1) -> tuple[int, 
     return r * (H + gap), c * (W + gap)
 
 
+def mosaic_columns(K: int, H: int) -> int:
+    """Tiles per row: 4 for large maps (26×26) so the digit stays visible, else 8."""
+    return min(K, 4 if H >= 20 else 8)
+
+
+def mosaic_height(K: int, H: int, W: int, ncols: int, plot_width: int = 420) -> int:
+    """A figure height that fits the mosaic's aspect in a half-page column (no blank bands)."""
+    nrows = -(-K // ncols)
+    grid_h, grid_w = nrows * (H + 1) - 1, ncols * (W + 1) - 1
+    return int(min(560, max(200, 60 + plot_width * grid_h / grid_w)))
+
+
 def maps_figure(maps, channels: Sequence[int], *, signed: bool, title: str | None = None,
-                cell: tuple[int, int, int] | None = None, box: int = 1, ncols: int = 8,
+                cell: tuple[int, int, int] | None = None, box: int = 1, ncols: int | None = None,
                 height: int | None = None) -> go.Figure:
     """Feature maps (K, H, W) of the listed channels as one mosaic; the box×box cells from
     `cell` = (tile, i, j) are outlined.
@@ -61,15 +73,18 @@ def maps_figure(maps, channels: Sequence[int], *, signed: bool, title: str | Non
     """
     maps = as_numpy(maps)
     K, H, W = maps.shape
-    ncols = min(ncols, K)
+    ncols = min(ncols, K) if ncols is not None else mosaic_columns(K, H)
     colorscale = DIVERGING if signed else POSITIVE
     fig = mosaic_figure(maps, ncols, title=title, colorscale=colorscale, zmid=0.0 if signed else None,
-                        labels=[str(c) for c in channels], height=height)
+                        labels=[str(c) for c in channels], height=height or mosaic_height(K, H, W, ncols))
     m = symmetric_max(maps)
-    fig.update_traces(zmin=-m if signed else 0.0, zmax=m)
+    # no gaps between cells: the NaN rows/columns of the mosaic already separate the tiles
+    fig.update_traces(zmin=-m if signed else 0.0, zmax=m, xgap=0, ygap=0)
     if cell is not None:
         k, i, j = cell
         r0, c0 = tile_origin(k, ncols, H, W)
+        # the tile of the written-out channel, then the cell(s) themselves
+        add_box(fig, r0, c0, H, W, color=CELL_BOX, line_width=1)
         add_box(fig, r0 + i, c0 + j, box, box, color=CELL_BOX, line_width=2.5)
     return fig
 
@@ -133,11 +148,12 @@ def logits_figure(logits, *, title: str | None = None, height: int = 260) -> go.
     return fig
 
 
-def filters_figure(weight, *, title: str | None = None, ncols: int = 16) -> go.Figure:
+def filters_figure(weight, *, title: str | None = None, ncols: int = 8) -> go.Figure:
     """The first layer's kernels (C_out, 1, k, k) as one mosaic on a diverging scale."""
     w = as_numpy(weight)[:, 0]  # (C_out, k, k)
+    K, k_h, k_w = w.shape
     fig = mosaic_figure(w, ncols, title=title, colorscale=DIVERGING, zmid=0.0,
-                        labels=[str(c) for c in range(w.shape[0])], height=260)
+                        labels=[str(c) for c in range(K)], height=mosaic_height(K, k_h, k_w, ncols, 480))
     m = symmetric_max(w)
     fig.update_traces(zmin=-m, zmax=m, hovertemplate="%{z:.3f}<extra></extra>")
     return fig
@@ -168,6 +184,9 @@ def pipeline_latex(rows: Sequence[LayerRow]) -> str:
 def conv_formula_latex(layer: int, C_in: int, src: str) -> str:
     """z_l[c,i,j] = Σ_c' Σ_m Σ_n W_l[c,c',m,n] src[c', i+m, j+n] + b_l[c]  (stride 1, no padding)."""
     l = layer
+    if C_in == 1:  # one input channel: no sum over c'
+        return (rf"z_{l}[c,i,j] = \sum_{{m=0}}^{{2}} \sum_{{n=0}}^{{2}} W_{l}[c,0,m,n]\; {src}[0,\, i+m,\, j+n]"
+                rf" + b_{l}[c], \qquad a_{l} = \max(0,\, z_{l})")
     return (rf"z_{l}[c,i,j] = \sum_{{c'=0}}^{{{C_in - 1}}} \sum_{{m=0}}^{{2}} \sum_{{n=0}}^{{2}}"
             rf" W_{l}[c,c',m,n]\; {src}[c',\, i+m,\, j+n] + b_{l}[c], \qquad a_{l} = \max(0,\, z_{l})")
 
@@ -204,11 +223,12 @@ def pool_cell_latex(layer: int, c: int, i: int, j: int, window: Sequence[float],
 
 def flatten_latex(C: int, H: int, W: int, cell: tuple[int, int, int] | None, value: float | None) -> str:
     """f[(i·W + j)·C + c] = a_3[c, i, j]: Keras flattens channels last."""
-    lines = [rf"f[(i\cdot {W} + j)\cdot {C} + c] &= a_3[c,i,j], \qquad f \in \mathbb{{R}}^{{{H}\cdot{W}\cdot{C} = {H * W * C}}}"]
+    lines = [rf"f[(i\cdot {W} + j)\cdot {C} + c] &= a_3[c,i,j]"]
     if cell is not None and value is not None:
         c, i, j = cell
         k = (i * W + j) * C + c
-        lines.append(rf"f[{k}] = f[({i}\cdot {W} + {j})\cdot {C} + {c}] &= a_3[{c},{i},{j}] = {num(value)}")
+        lines.append(rf"f[{k}] &= f[({i}\cdot {W} + {j})\cdot {C} + {c}]")
+        lines.append(rf"&= a_3[{c},{i},{j}] = {num(value)}")
     return r"\begin{aligned}" + r" \\ ".join(lines) + r"\end{aligned}"
 
 

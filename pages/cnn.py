@@ -68,6 +68,24 @@ def filters_figure(mtime: float | None, title: str):
     return fc.filters_figure(network(mtime)[1].conv1.weight, title=title)
 
 
+@st.cache_resource(show_spinner=False, max_entries=32)
+def digit_figures(digit_key: bytes, lang: str, _v: dict[str, torch.Tensor]) -> dict:
+    """The figures that depend only on the digit (not on the layer control), built once per
+    digit, checkpoint and language: a rerun after a layer change rebuilds only the maps.
+
+    `digit_key` = the digit's bytes and the checkpoint's mtime; `_v` (not hashed) is its trace.
+    """
+    cf, i3, j3 = strongest(_v["a3"])
+    u = int(_v["z4"].argmax())
+    return {
+        "probs": fc.probability_figure(_v["probs"], title=t("probs_title")),
+        "flat": fc.flatten_figure(_v["a3"], title=t("flatten_title"), cell=(cf, i3, j3)),
+        "dense": fc.dense_figure(_v["z4"], _v["a4"], (t("dense_row_z"), t("dense_row_a")),
+                                 title=t("dense_title"), unit=u),
+        "logits": fc.logits_figure(_v["logits"], title=t("logits_title")),
+    }
+
+
 def checkpoint_mtime() -> float | None:
     return CHECKPOINT.stat().st_mtime if CHECKPOINT.exists() else None
 
@@ -98,6 +116,7 @@ st.markdown(t.section("intuition"))
 
 model, model64, rows, meta, trained = network(checkpoint_mtime())
 shape_of = {r.name: r.output_shape for r in rows}
+layer_label = {r.name: f"{r.name} · {r.kind} → {'×'.join(map(str, r.output_shape))}" for r in rows}
 
 st.header(t("formula_header"))
 st.latex(fc.pipeline_latex(rows))
@@ -112,6 +131,7 @@ x = torch.from_numpy(np.asarray(digit, dtype=np.float32))[None, None].to(get_dev
 v = on_cpu(trace(model, x))
 probs, logits = v["probs"], v["logits"]
 k_hat = int(probs.argmax())
+figs = digit_figures(np.asarray(digit, dtype=np.float32).tobytes() + repr(checkpoint_mtime()).encode(), t.lang, v)
 
 st.header(t("prediction_header"))
 left, right = st.columns([1, 3], gap="large")
@@ -127,13 +147,13 @@ with left:
     if trained:
         st.caption(t("ckpt_info", acc=f"{meta.get('held_out_accuracy', float('nan')):.1%}",
                      correct=round(meta.get("held_out_accuracy", 0) * meta.get("test_size", 0)),
-                     test=meta.get("test_size", "?"), train=meta.get("train_size", "?"),
+                     test=f"{meta.get('test_size', 0):,}", train=f"{meta.get('train_size', 0):,}",
                      epochs=meta.get("epochs", "?"), seconds=meta.get("seconds", "?"),
                      seed=meta.get("seed", "?"), torch=meta.get("torch", "?")))
     else:
         st.warning(t("ckpt_missing", cmd=TRAIN_CMD))
 with right:
-    st.plotly_chart(fc.probability_figure(probs, title=t("probs_title")), key="cnn_probs")
+    st.plotly_chart(figs["probs"], key="cnn_probs")
     st.caption(t("probs_sum", total=f"{float(probs.sum()):.6f}") + " " + t.section("prediction"))
 
 # ----- feature maps of every layer --------------------------------------------------------------
@@ -141,19 +161,20 @@ with right:
 st.header(t("layers_header"))
 st.markdown(t.section("layers"))
 
-controls, formula = st.columns([2, 3], gap="large")
-with controls:
-    layer = st.selectbox(t("layer"), LAYERS, format_func=lambda n: t(f"layer_{n}"), key="cnn_layer",
+pick_layer, pick_channels, shape_note = st.columns([2, 2, 2], gap="large", vertical_alignment="bottom")
+with pick_layer:
+    # language-neutral option labels (Keras layer names and shapes): a selectbox keeps showing the
+    # old label of the chosen option after the language changes
+    layer = st.selectbox(t("layer"), LAYERS, format_func=layer_label.get, key="cnn_layer",
                          persist_state="session", help=t("layer_help"))
     if layer not in LAYERS:  # session state can be set from code: check on the server too
         st.error(t("err_bad_layer", layer=layer))
         st.stop()
-    kind, l = layer[:4], int(layer[-1])
-    if kind == "conv":
-        before, after = v[f"z{l}"], v[f"a{l}"]
-    else:
-        before, after = v[f"a{l}"], v[f"p{l}"]
-    C = after.shape[0]
+kind, l = layer[:4], int(layer[-1])
+# a convolution shows z and ReLU(z); a pooling layer its input a and its output p
+before, after = (v[f"z{l}"], v[f"a{l}"]) if kind == "conv" else (v[f"a{l}"], v[f"p{l}"])
+C = after.shape[0]
+with pick_channels:
     lo, hi = st.slider(t("channels"), 0, C - 1, (0, min(15, C - 1)), key=f"cnn_channels_{C}",
                        persist_state="session", help=t("channels_help", last=C - 1))
     try:
@@ -166,13 +187,14 @@ with controls:
         st.error(limit_message(e))
         st.stop()
     channels = list(range(lo, hi + 1))
+with shape_note:
     st.markdown(t("layer_shape", shape=" × ".join(map(str, shape_of[layer])), lo=lo, hi=hi))
 
 # the written-out cell: the most active shown channel, at its strongest cell
 k_tile, i, j = strongest(after[lo : hi + 1])
 c = lo + k_tile
 
-with formula:
+with st.container(border=True):
     if kind == "conv":
         src_name = "x" if l == 1 else f"p_{l - 1}"
         src = v["x"] if l == 1 else v[f"p{l - 1}"]  # (C_in, H, W)
@@ -199,7 +221,7 @@ with formula:
 
 fig_left, fig_right = st.columns(2, gap="medium")
 with fig_left:
-    title = t("fig_z", l=l) if kind == "conv" else t("fig_pool_in", l=l)
+    title = t("fig_z", l=l, src="x" if l == 1 else f"p{l - 1}") if kind == "conv" else t("fig_pool_in", l=l)
     # for pooling, outline the whole 2×2 window the written-out max came from
     cell, box = ((k_tile, i, j), 1) if kind == "conv" else ((k_tile, 2 * i, 2 * j), 2)
     st.plotly_chart(fc.maps_figure(before[lo : hi + 1], channels, signed=kind == "conv", title=title,
@@ -215,47 +237,46 @@ st.header(t("flatten_header"))
 a3, flat = v["a3"], v["flat"]
 C3, H3, W3 = a3.shape
 cf, i3, j3 = strongest(a3)
-text, fig = st.columns([2, 3], gap="large")
+st.markdown(t.section("flatten"))
+text, fig = st.columns([1, 1], gap="large", vertical_alignment="center")
 with text:
-    st.markdown(t.section("flatten"))
     st.latex(fc.flatten_latex(C3, H3, W3, (cf, i3, j3), float(a3[cf, i3, j3])))
     st.caption(t("flatten_note", c=cf, i=i3, j=j3))
 with fig:
-    st.plotly_chart(fc.flatten_figure(a3, title=t("flatten_title"), cell=(cf, i3, j3)), key="cnn_flat")
+    st.plotly_chart(figs["flat"], key="cnn_flat")
 
 # ----- dense --------------------------------------------------------------------------------------
 
 st.header(t("dense_header"))
 z4, a4 = v["z4"], v["a4"]
 u = int(z4.argmax())
-text, fig = st.columns([2, 3], gap="large")
+st.markdown(t.section("dense"))
+text, fig = st.columns([2, 3], gap="large", vertical_alignment="center")
 with text:
-    st.markdown(t.section("dense"))
     W4, b4 = model64.fc1.weight.detach(), model64.fc1.bias.detach()
     # Σ_k W4[u,k] f[k]
     dot4 = float(W4[u] @ flat)
     st.latex(fc.dense_latex(4, "f", W4.shape[1], u, dot4, float(b4[u]), float(z4[u])))
     st.caption(t("dense_note", u=u, active=int((a4 > 0).sum())))
 with fig:
-    st.plotly_chart(fc.dense_figure(z4, a4, (t("dense_row_z"), t("dense_row_a")), title=t("dense_title"),
-                                    unit=u), key="cnn_dense")
+    st.plotly_chart(figs["dense"], key="cnn_dense")
 
 # ----- output: logits and softmax ----------------------------------------------------------------
 
 st.header(t("output_header"))
-text, fig = st.columns([3, 2], gap="large")
+st.markdown(t.section("output"))
+text, fig = st.columns([1, 1], gap="large", vertical_alignment="center")
 with text:
-    st.markdown(t.section("output"))
     W5, b5 = model64.fc2.weight.detach(), model64.fc2.bias.detach()
     st.markdown(t("logit_note", k=k_hat))
     # Σ_u W5[k,u] a4[u]
     dot5 = float(W5[k_hat] @ a4)
     st.latex(fc.dense_latex(5, "a_4", W5.shape[1], k_hat, dot5, float(b5[k_hat]), float(logits[k_hat]),
                             relu=False))
-    st.markdown(t("softmax_note", k=k_hat))
-    st.latex(fc.softmax_latex(logits, probs, k_hat))
 with fig:
-    st.plotly_chart(fc.logits_figure(logits, title=t("logits_title")), key="cnn_logits")
+    st.plotly_chart(figs["logits"], key="cnn_logits")
+st.markdown(t("softmax_note", k=k_hat))
+st.latex(fc.softmax_latex(logits, probs, k_hat))
 
 # ----- table of shapes, parameters, multiply-adds ------------------------------------------------
 
@@ -274,8 +295,11 @@ st.markdown(t("total", params=f"{count_parameters(model64):,}", macs=f"{sum(r.mu
 # ----- the first layer's filters -----------------------------------------------------------------
 
 st.header(t("filters_header"))
-st.markdown(t.section("filters"))
-st.plotly_chart(filters_figure(checkpoint_mtime(), t("filters_title")), key="cnn_filters")
+text, fig = st.columns([2, 3], gap="large", vertical_alignment="center")
+with text:
+    st.markdown(t.section("filters"))
+with fig:
+    st.plotly_chart(filters_figure(checkpoint_mtime(), t("filters_title")), key="cnn_filters")
 
 # ----- code and the check against torch ----------------------------------------------------------
 
@@ -293,6 +317,6 @@ torch_check(delta, t("check_ref"))
 
 st.header(t("next_header"))
 st.markdown(t.section("next"))
-st.page_link("pages/conv.py", label=t("next_conv"), icon="🔲")
-st.page_link("pages/pooling.py", label=t("next_pooling"), icon="🧊")
-st.info(t("next_training"), icon="🏋️")
+st.page_link("pages/conv.py", label=t("next_conv"), icon=":material/arrow_back:")
+st.page_link("pages/pooling.py", label=t("next_pooling"), icon=":material/arrow_back:")
+st.info(t("next_training"), icon=":material/model_training:")

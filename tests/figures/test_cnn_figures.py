@@ -46,16 +46,30 @@ def test_maps_figure_is_one_heatmap_with_the_cell_outlined(v):
     # tile 9 sits in row 1, column 1 of the mosaic
     assert fc.tile_origin(9, 8, 11, 11) == (12, 12)
     assert z[12 + 2, 12 + 3] == pytest.approx(float(maps[9, 2, 3]))
-    (box,) = fig.layout.shapes
+    tile, box = fig.layout.shapes
+    assert (tile.x0, tile.y0, tile.x1, tile.y1) == (11.5, 11.5, 22.5, 22.5)
     assert (box.x0, box.y0) == (12 + 3 - 0.5, 12 + 2 - 0.5)
     # symmetric diverging scale for signed maps
     assert fig.data[0].zmin == -fig.data[0].zmax
     assert [a.text for a in fig.layout.annotations][:3] == ["4", "5", "6"]
 
 
+def test_large_maps_get_four_columns_and_a_fitting_height(v):
+    fig = fc.maps_figure(v["z1"][:16], list(range(16)), signed=True)
+    z = np.asarray(fig.data[0].z, dtype=float)
+    assert z.shape == (4 * 27 - 1, 4 * 27 - 1)
+    assert fc.mosaic_columns(64, 11) == 8 and fc.mosaic_columns(3, 26) == 3
+    assert fc.mosaic_height(16, 26, 26, 4) > fc.mosaic_height(16, 11, 11, 8)
+
+
+def test_conv_formula_drops_the_channel_sum_for_one_input_channel():
+    assert "c'" not in fc.conv_formula_latex(1, 1, "x")
+    assert r"\sum_{c'=0}^{31}" in fc.conv_formula_latex(2, 32, "p_1")
+
+
 def test_maps_figure_for_a_pooling_window_outlines_2x2(v):
     fig = fc.maps_figure(v["a1"][:8], list(range(8)), signed=False, cell=(0, 4, 6), box=2)
-    (box,) = fig.layout.shapes
+    _, box = fig.layout.shapes
     assert (box.x1 - box.x0, box.y1 - box.y0) == (2, 2)
     assert fig.data[0].zmin == 0.0
 
@@ -128,7 +142,7 @@ def test_softmax_latex_substitutes_the_live_logits(v):
 
 def test_flatten_and_dense_latex(v):
     s = fc.flatten_latex(64, 3, 3, (5, 1, 2), 0.25)
-    assert r"f[325] = f[(1\cdot 3 + 2)\cdot 64 + 5]" in s and "576" in s and _balanced(s)
+    assert r"f[325] &= f[(1\cdot 3 + 2)\cdot 64 + 5]" in s and r"&= a_3[5,1,2] = 0.250" in s and _balanced(s)
     d = fc.dense_latex(4, "f", 576, 7, 1.5, -0.25, 1.25)
     assert r"z_4[7] &= 1.500 + (-0.250) = 1.250" in d and _balanced(d)
     assert r"a_4[7]" not in fc.dense_latex(5, "a_4", 64, 3, 1.0, 0.0, 1.0, relu=False)

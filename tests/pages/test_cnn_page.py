@@ -121,11 +121,13 @@ def test_changing_the_layer_changes_the_feature_maps():
         assert not at.exception, [e.value for e in at.exception]
         l = layer[-1]
         key = ("fig_z" if layer.startswith("conv") else "fig_pool_out")
-        spec = _chart(at, key, l=l)
+        spec = _chart(at, key, l=l, src="x" if l == "1" else f"p{int(l) - 1}")
         z = _array(spec["data"][0]["z"])
         specs[layer] = z.tobytes()
-        # 16 channels (0 … 15) in 2 rows of 8 tiles, a one-cell gap between tiles
-        assert z.shape == (2 * (shape[0] + 1) - 1, 8 * (shape[1] + 1) - 1)
+        # 16 channels (0 … 15) in rows of 8 tiles (4 for the large conv1 maps), one-cell gaps
+        ncols = 4 if layer == "conv1" else 8
+        nrows = 16 // ncols
+        assert z.shape == (nrows * (shape[0] + 1) - 1, ncols * (shape[1] + 1) - 1)
     assert len(set(specs.values())) == 5
 
 
