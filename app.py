@@ -7,18 +7,18 @@ from widgets.i18n import T
 from widgets.sidebar import sidebar
 
 configure_threads()
-st.set_page_config(page_title="Neural Math Lab", page_icon="🧮", layout="wide")
+st.set_page_config(page_title="Neural Math Lab", page_icon=":material/functions:", layout="wide")
 sidebar()
 t = T("common")
 
 pages = {
     t("nav_start"): [
-        st.Page("pages/home.py", title=t("nav_home"), icon="🏠", url_path="home", default=True),
+        st.Page("pages/home.py", title=t("nav_home"), icon=":material/home:", url_path="home", default=True),
     ],
     t("nav_cnn_group"): [
-        st.Page("pages/conv.py", title=t("nav_conv"), icon="🔲", url_path="convolution"),
-        st.Page("pages/pooling.py", title=t("nav_pooling"), icon="🧊", url_path="pooling"),
-        st.Page("pages/cnn.py", title=t("nav_cnn"), icon="🧠", url_path="cnn"),
+        st.Page("pages/conv.py", title=t("nav_conv"), icon=":material/grid_on:", url_path="convolution"),
+        st.Page("pages/pooling.py", title=t("nav_pooling"), icon=":material/filter_center_focus:", url_path="pooling"),
+        st.Page("pages/cnn.py", title=t("nav_cnn"), icon=":material/neurology:", url_path="cnn"),
     ],
 }
 st.navigation(pages).run()

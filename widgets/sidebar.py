@@ -18,6 +18,6 @@ def sidebar() -> None:
         )
         t = T("common")
         device = get_device()
-        icon = "⚡" if device.type != "cpu" else "🖥️"
+        icon = ":material/bolt:" if device.type != "cpu" else ":material/memory:"
         st.badge(t("device_badge", name=device_name(device)), icon=icon,
                  color="green" if device.type != "cpu" else "gray")
