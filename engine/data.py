@@ -19,7 +19,7 @@ from functools import cache
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 from scipy import ndimage
 
 from engine.limits import MAX_IMAGE_PIXELS, MAX_UPLOAD_BYTES
@@ -119,6 +119,9 @@ def idx_folder(folder: Path, name: str) -> Split:
             raise DataError("missing_file", f"{folder} has no {stem}(.gz).", folder=str(folder), file=stem)
         arr = read_idx(path)
         arrays[key] = arr.astype(np.float32) / 255.0 if key.startswith("x") else arr.astype(np.int64)
+    for part in ("train", "test"):
+        if len(arrays[f"x_{part}"]) != len(arrays[f"y_{part}"]):
+            raise DataError("bad_idx", f"{folder}: {part} images and labels differ in count.", file=part)
     return Split(name, **arrays)
 
 
@@ -191,6 +194,8 @@ def load_image(data: bytes) -> np.ndarray:
             if img.width * img.height > MAX_IMAGE_PIXELS:
                 raise DataError("bomb", "The image has too many pixels.", pixels=img.width * img.height)
             img.load()
+            # phone photos store their rotation in EXIF; apply it so the digit is upright
+            img = ImageOps.exif_transpose(img)
     except DataError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:

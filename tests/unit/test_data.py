@@ -432,3 +432,25 @@ def test_load_fuzzed_png_never_raises_anything_else():
             assert e.code in {"not_image", "bomb"}
         else:
             assert grey.ndim == 2 and np.isfinite(grey).all()
+
+
+def test_idx_folder_count_mismatch_is_a_data_error(tmp_path):
+    folder = _fake_folder(tmp_path / "mnist")
+    _write_idx(folder / "train-labels-idx1-ubyte.gz", np.zeros(5, dtype=np.uint8))  # 6 images, 5 labels
+    with pytest.raises(DataError) as e:
+        idx_folder(folder, "fake")
+    assert e.value.code == "bad_idx"
+
+
+def test_load_image_applies_exif_orientation():
+    # a bright bar in the top rows, stored with EXIF orientation 6 (rotate 90° clockwise to view)
+    arr = np.zeros((20, 40), dtype=np.uint8)
+    arr[:4, :] = 255
+    img = Image.fromarray(arr, mode="L")
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", exif=exif)
+    grey = load_image(buf.getvalue())
+    assert grey.shape == (40, 20)  # upright: width and height swapped
+    assert grey[:, -4:].mean() > 0.9 and grey[:, :-4].mean() < 0.1  # the bar is now on the right
