@@ -13,12 +13,12 @@ t = T("common")
 
 pages = {
     t("nav_start"): [
-        st.Page("pages/home.py", title=t("nav_home"), icon=":material/home:", url_path="home", default=True),
+        st.Page("views/home.py", title=t("nav_home"), icon=":material/home:", url_path="home", default=True),
     ],
     t("nav_cnn_group"): [
-        st.Page("pages/conv.py", title=t("nav_conv"), icon=":material/grid_on:", url_path="convolution"),
-        st.Page("pages/pooling.py", title=t("nav_pooling"), icon=":material/filter_center_focus:", url_path="pooling"),
-        st.Page("pages/cnn.py", title=t("nav_cnn"), icon=":material/neurology:", url_path="cnn"),
+        st.Page("views/conv.py", title=t("nav_conv"), icon=":material/grid_on:", url_path="convolution"),
+        st.Page("views/pooling.py", title=t("nav_pooling"), icon=":material/filter_center_focus:", url_path="pooling"),
+        st.Page("views/cnn.py", title=t("nav_cnn"), icon=":material/neurology:", url_path="cnn"),
     ],
 }
 st.navigation(pages).run()

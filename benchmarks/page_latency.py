@@ -39,7 +39,7 @@ TIMEOUT_S = 60
 class Control:
     """A page's main control: which widget (by key) and the values to cycle through."""
 
-    page: str  # path relative to app.py, e.g. "pages/conv.py"
+    page: str  # path relative to app.py, e.g. "views/conv.py"
     kind: str  # "selectbox", "slider" or "radio"
     key: str
     values: tuple | None = None  # None: cycle through the widget's own options
@@ -50,10 +50,10 @@ class Control:
 
 
 CONTROLS = {
-    "home": Control("pages/home.py", "radio", "lang", ("zh", "en"), via_state=True),
-    "conv": Control("pages/conv.py", "selectbox", "conv_kernel_preset"),
-    "pooling": Control("pages/pooling.py", "slider", "pool_size", (3, 4, 2)),
-    "cnn": Control("pages/cnn.py", "selectbox", "cnn_layer"),
+    "home": Control("views/home.py", "radio", "lang", ("zh", "en"), via_state=True),
+    "conv": Control("views/conv.py", "selectbox", "conv_kernel_preset"),
+    "pooling": Control("views/pooling.py", "slider", "pool_size", (3, 4, 2)),
+    "cnn": Control("views/cnn.py", "selectbox", "cnn_layer"),
 }
 
 
@@ -166,7 +166,7 @@ def measure_page(name: str, control: Control, runs: int) -> Result:
     result = Result(name, f"{control.kind} '{control.key}'")
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT_S)
     at.run()
-    if control.page != "pages/home.py":
+    if control.page != "views/home.py":
         at.switch_page(control.page)
         at.run()
     if (err := exception_text(at)) is not None:

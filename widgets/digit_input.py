@@ -11,7 +11,14 @@ import streamlit as st
 from PIL import Image
 from streamlit_drawable_canvas import st_canvas
 
-from engine.data import DataError, embedded_mnist, ink_from_grey, ink_from_rgba, load_image, prepare_digit
+from engine.data import (
+    DataError,
+    embedded_mnist,
+    ink_from_grey,
+    ink_from_rgba,
+    load_image,
+    prepare_digit,
+)
 from widgets.i18n import T
 
 DIGIT_KEY = "nml_digit"

@@ -24,7 +24,7 @@ def _app(lang: str = "en") -> AppTest:
     # set the language before the first run (see tests/pages/test_home_page.py)
     at.session_state["lang"] = lang
     at.run()
-    at.switch_page("pages/cnn.py").run()
+    at.switch_page("views/cnn.py").run()
     assert not at.exception, [e.value for e in at.exception]
     return at
 

@@ -31,7 +31,7 @@ def _page(lang: str = "en", **state) -> AppTest:
     for key, value in state.items():
         at.session_state[key] = value
     at.run()
-    at.switch_page("pages/conv.py").run()
+    at.switch_page("views/conv.py").run()
     _ok(at)
     return at
 
@@ -340,5 +340,5 @@ def test_torch_checks_pass_and_pooling_is_next():
     code = "\n".join(c.value for c in at.code)
     for fn in ("def conv2d(", "def conv2d_loops(", "def conv_cell("):
         assert fn in code
-    # st.page_link("pages/pooling.py") resolves to the page's url_path
+    # st.page_link("views/pooling.py") resolves to the page's url_path
     assert [el.proto.page for el in at.get("page_link")] == ["pooling"]

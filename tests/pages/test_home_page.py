@@ -48,8 +48,8 @@ def test_lesson_map_marks_future_lessons_as_coming():
 
 def test_language_persists_across_pages():
     at = _app("zh")
-    at.switch_page("pages/conv.py").run()
+    at.switch_page("views/conv.py").run()
     assert not at.exception
     assert at.sidebar.radio[0].value == "zh"
-    at.switch_page("pages/home.py").run()
+    at.switch_page("views/home.py").run()
     assert at.title[0].value == "神经网络数学实验室"

@@ -27,7 +27,7 @@ def _page(lang: str = "en") -> AppTest:
     # with set_value() on later runs (a real browser keeps it).
     at.session_state["lang"] = lang
     at.run()
-    at.switch_page("pages/pooling.py").run()
+    at.switch_page("views/pooling.py").run()
     assert not at.exception
     return at
 

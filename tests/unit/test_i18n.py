@@ -20,7 +20,7 @@ PLACEHOLDER = re.compile(r"(?<!\{)\{(\w+)(?:[!:][^{}]*)?\}(?!\})")
 
 TOML_FILES = sorted(UI.glob("*.toml"))
 EN_LESSONS = sorted((ROOT / "lessons" / "en").glob("*.md"))
-CODE_FILES = sorted([*(ROOT / "pages").glob("*.py"), *(ROOT / "widgets").glob("*.py"), ROOT / "app.py"])
+CODE_FILES = sorted([*(ROOT / "views").glob("*.py"), *(ROOT / "widgets").glob("*.py"), ROOT / "app.py"])
 
 
 @cache

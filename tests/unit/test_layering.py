@@ -65,8 +65,8 @@ def _rel(path: Path) -> str:
 
 
 FORBIDDEN_IMPORTS = {
-    "engine": {"streamlit", "plotly", "matplotlib", "figures", "widgets", "pages", "app", "lessons"},
-    "figures": {"streamlit", "widgets", "pages", "app"},
+    "engine": {"streamlit", "plotly", "matplotlib", "figures", "widgets", "pages", "views", "app", "lessons"},
+    "figures": {"streamlit", "widgets", "pages", "views", "app"},
 }
 
 
@@ -139,7 +139,7 @@ SAFE_PARSER = ROOT / "engine" / "formula.py"
 
 def test_no_eval_outside_the_safe_parser():
     bad = []
-    for path in _py_files("engine", "figures", "pages", "widgets", "lessons", "app.py"):
+    for path in _py_files("engine", "figures", "views", "widgets", "lessons", "app.py"):
         if path == SAFE_PARSER:
             continue
         for node in ast.walk(_tree(path)):
@@ -201,7 +201,7 @@ def test_no_pickle_loading():
 def test_only_engine_device_names_a_device():
     # DESIGN.md: engine/device.py is the one place that picks CUDA/MPS/CPU
     bad = []
-    for path in _py_files("engine", "figures", "pages", "widgets", "app.py", "scripts"):
+    for path in _py_files("engine", "figures", "views", "widgets", "app.py", "scripts"):
         if path == ROOT / "engine" / "device.py":
             continue
         for node in ast.walk(_tree(path)):

@@ -317,6 +317,6 @@ torch_check(delta, t("check_ref"))
 
 st.header(t("next_header"))
 st.markdown(t.section("next"))
-st.page_link("pages/conv.py", label=t("next_conv"), icon=":material/arrow_back:")
-st.page_link("pages/pooling.py", label=t("next_pooling"), icon=":material/arrow_back:")
+st.page_link("views/conv.py", label=t("next_conv"), icon=":material/arrow_back:")
+st.page_link("views/pooling.py", label=t("next_pooling"), icon=":material/arrow_back:")
 st.info(t("next_training"), icon=":material/model_training:")

@@ -15,7 +15,7 @@ st.markdown(t.section("intro"))
 st.header(t("map_header"))
 LESSONS = [
     # (group key, [(lesson key, page path or None when coming)])
-    ("group_cnn", [("conv", "pages/conv.py"), ("pooling", "pages/pooling.py"), ("cnn", "pages/cnn.py")]),
+    ("group_cnn", [("conv", "views/conv.py"), ("pooling", "views/pooling.py"), ("cnn", "views/cnn.py")]),
     ("group_rnn", [("rnn", None), ("lstm", None), ("gru", None)]),
     ("group_attention", [("attention", None), ("multihead", None), ("positional", None), ("transformer", None)]),
     ("group_formula", [("playground", None), ("errata", None)]),

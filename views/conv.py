@@ -322,4 +322,4 @@ with c2:
 
 st.header(t("what_next"))
 st.markdown(t.section("next"))
-st.page_link("pages/pooling.py", label=t("next_pooling"), icon="🧊")
+st.page_link("views/pooling.py", label=t("next_pooling"), icon=":material/arrow_forward:")

@@ -308,5 +308,5 @@ st.header(t("what_next"))
 sizes = [output_size(26, 2, 2), output_size(11, 2, 2)]
 st.markdown(t.section("next"))
 st.markdown(t("cnn_sizes", a=sizes[0], b=sizes[1]))
-st.page_link("pages/cnn.py", label=t("link_cnn"), icon=":material/arrow_forward:")
-st.page_link("pages/conv.py", label=t("link_conv"), icon=":material/arrow_back:")
+st.page_link("views/cnn.py", label=t("link_cnn"), icon=":material/arrow_forward:")
+st.page_link("views/conv.py", label=t("link_conv"), icon=":material/arrow_back:")
