@@ -28,7 +28,7 @@ def test_drawing_changes_the_prediction(lab, publish_shot):
     lab.shot("cnn-draw-1")
     lab.scroll_to_heading(lessons.text("cnn", "input_header", "en"))
     lab.shot("cnn-draw-1-readme", full=False)
-    publish_shot("cnn-draw-1-readme", "cnn-draw")
+    publish_shot("cnn-draw-1-readme", "cnn_draw_en")
     assert text1 != text0, "the prediction did not change after drawing"
     assert digit1 == "1", f"a drawn vertical stroke was read as {digit1}"
 

@@ -9,10 +9,10 @@ import lessons
 PAGE_NAMES = ["home", "conv", "pooling", "cnn"]
 # README screenshots: (file name in assets/screenshots, heading key to scroll to or None)
 README_SHOTS = {
-    "home": ("home", None),
-    "conv": ("convolution", "output_header"),
-    "pooling": ("pooling", "cell_header"),
-    "cnn": ("cnn", "layers_header"),
+    "home": ("home_en", None),
+    "conv": ("conv_en", "output_header"),
+    "pooling": ("pooling_en", "cell_header"),
+    "cnn": ("cnn_en", "layers_header"),
 }
 
 
