@@ -22,14 +22,17 @@ $(VENV)/.installed-dev: requirements-dev.txt $(VENV)/.installed
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
-# Headless Chromium for the browser tests: Debian's package, never a downloaded build.
+# Headless Chromium for the browser tests: Debian's package, never a downloaded build, plus a
+# CJK font so Chinese pages render (not boxes) in the screenshots.
+BROWSER_DEBS := chromium fonts-wqy-microhei
 chromium:
-	@if command -v chromium >/dev/null 2>&1; then echo "chromium: $$(command -v chromium)"; \
+	@missing=""; for p in $(BROWSER_DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -z "$$missing" ]; then echo "browser packages present: $(BROWSER_DEBS)"; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	  echo "installing Debian's chromium for the browser tests..."; \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
-	    || echo "WARNING: could not install chromium; browser tests will be skipped"; \
-	else echo "WARNING: chromium missing and apt-get unavailable; browser tests will be skipped"; fi
+	  echo "installing Debian packages for the browser tests:$$missing"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \
+	    || echo "WARNING: could not install$$missing; browser tests may be skipped"; \
+	else echo "WARNING: missing$$missing and no root apt-get; browser tests may be skipped"; fi
 
 run: install
 	$(VENV)/bin/streamlit run app.py --server.port $(PORT)
@@ -42,6 +45,10 @@ lint: install-dev
 
 bench: install
 	$(PY) benchmarks/page_latency.py
+
+# Re-take the README screenshots (assets/screenshots/) from the browser tests.
+screenshots: install-dev chromium
+	NML_UPDATE_SCREENSHOTS=1 $(PY) -m pytest tests/browser -o addopts="" -q
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

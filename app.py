@@ -13,7 +13,7 @@ t = T("common")
 
 pages = {
     t("nav_start"): [
-        st.Page("views/home.py", title=t("nav_home"), icon=":material/home:", url_path="home", default=True),
+        st.Page("views/home.py", title=t("nav_home"), icon=":material/home:", default=True),
     ],
     t("nav_cnn_group"): [
         st.Page("views/conv.py", title=t("nav_conv"), icon=":material/grid_on:", url_path="convolution"),

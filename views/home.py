@@ -27,9 +27,10 @@ for col, (group, items) in zip(cols, LESSONS):
         st.markdown(f"**{t(group)}**")
         for lesson_key, path in items:
             if path:
-                st.page_link(path, label=t(f"lesson_{lesson_key}"))
+                st.page_link(path, label=t(f"lesson_{lesson_key}"), icon=":material/play_circle:")
             else:
-                st.markdown(f"{t(f'lesson_{lesson_key}')} · *{t('coming')}*")
+                # lessons still to come: quieter than the live links
+                st.caption(f"{t(f'lesson_{lesson_key}')} · *{t('coming')}*")
 
 st.header(t("model_header"))
 st.markdown(t.section("model"))
