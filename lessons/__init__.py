@@ -15,6 +15,9 @@ HERE = Path(__file__).resolve().parent
 LANGS = {"en": "English", "zh": "简体中文"}
 DEFAULT_LANG = "en"
 _SECTION = re.compile(r"^<!--\s*section:\s*([\w-]+)\s*-->\s*$", re.MULTILINE)
+# A line break inside Chinese prose: markdown would render it as a stray space between characters.
+_CJK = "\u3000-\u303f\u4e00-\u9fff\uff00-\uffef"
+_CJK_SOFT_BREAK = re.compile(rf"(?<=[{_CJK}])[ \t]*\n[ \t]*(?=[{_CJK}])")
 
 
 @cache
@@ -46,7 +49,8 @@ def lesson(page: str, lang: str) -> dict[str, str]:
     path = HERE / lang / f"{page}.md"
     if not path.exists():
         return {}
-    parts = _SECTION.split(path.read_text(encoding="utf-8"))
+    source = _CJK_SOFT_BREAK.sub("", path.read_text(encoding="utf-8"))
+    parts = _SECTION.split(source)
     # parts = [preamble, name1, body1, name2, body2, ...]
     return {parts[i]: parts[i + 1].strip() for i in range(1, len(parts) - 1, 2)}
 
