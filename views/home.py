@@ -4,6 +4,7 @@ import pandas as pd
 import streamlit as st
 
 import lessons
+from engine.data import available_datasets
 from engine.models import SeedCNN, count_parameters, summary
 from widgets.i18n import T
 
@@ -56,6 +57,13 @@ frame, total = model_table(t.lang)
 st.dataframe(frame, hide_index=True, width="stretch")
 st.markdown(t("total_params", total=f"{total:,}"))
 st.caption(t("shape_note"))
+
+st.header(t("data_header"))
+for name, problem in available_datasets().items():
+    if problem is None:
+        st.markdown(f":material/check_circle: **{t(f'data_{name}')}** — {t('data_ready')}")
+    else:
+        st.markdown(f":material/radio_button_unchecked: **{t(f'data_{name}')}** — {t(f'data_how_{name}')}")
 
 with st.expander(t("notation_header")):
     st.markdown(lessons.section("notation", "table", t.lang))

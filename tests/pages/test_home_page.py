@@ -53,3 +53,11 @@ def test_language_persists_across_pages():
     assert at.sidebar.radio[0].value == "zh"
     at.switch_page("views/home.py").run()
     assert at.title[0].value == "神经网络数学实验室"
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_data_section_says_how_to_add_missing_datasets(lang, monkeypatch):
+    monkeypatch.delenv("NML_DATA_DIR", raising=False)
+    text = _all_text(_app(lang))
+    assert "NML_DATA_DIR" in text
+    assert "⟦" not in text
