@@ -102,19 +102,34 @@ def kernel_figure(kernel, *, title: str | None = None, height: int = 200) -> go.
     bound = float(np.abs(k).max()) or 1.0
     fig = heatmap(k, title=title, colorscale=DIVERGING, zmid=0, zmin=-bound, zmax=bound,
                   annotate=True, height=height, showscale=False)
-    fig.update_xaxes(showticklabels=False)
-    fig.update_yaxes(showticklabels=False)
+    fig.update_xaxes(showticklabels=False, ticks="")
+    fig.update_yaxes(showticklabels=False, ticks="")
     return fig
 
 
 def shift_figure(original, shifted, *, labels: Sequence[str], title: str | None = None,
                  height: int = 260) -> go.Figure:
-    """Original map, shifted-input map and |Δ| side by side, one colour scale (one trace)."""
+    """Original map, shifted-input map and |Δ| side by side, one colour scale (one trace).
+
+    No gaps between cells (the shared heatmap puts a 1-px gap only along an axis of ≤ 12 cells,
+    which on a row of 6×6 tiles draws white lines across the rows), and each tile's label sits
+    above it, off the cells.
+    """
     a, b = as_numpy(original), as_numpy(shifted)
     # (3, H, W): original, shifted, |shifted − original|
     maps = np.stack([a, b, np.abs(b - a)])
-    fig = mosaic_figure(maps, ncols=3, title=title, labels=labels, height=height)
-    fig.update_traces(zmin=0, zmax=float(max(maps.max(), 1e-12)))
-    fig.update_xaxes(ticks="")
-    fig.update_yaxes(ticks="")
+    _, H, W = maps.shape
+    fig = mosaic_figure(maps, ncols=3, title=title, height=height)
+    fig.update_traces(zmin=0, zmax=float(max(maps.max(), 1e-12)), xgap=0, ygap=0)
+    fig.update_xaxes(ticks="", zeroline=False)
+    fig.update_yaxes(ticks="", zeroline=False)
+    # tile c spans columns [c·(W+1), c·(W+1)+W) of the mosaic (one NaN column between tiles);
+    # y = 1 in "y domain" is the top edge of the tiles, whatever the figure's aspect
+    fig.update_layout(
+        annotations=[dict(x=c * (W + 1) + (W - 1) / 2, xref="x", y=1, yref="y domain",
+                          text=str(label), showarrow=False, xanchor="center", yanchor="bottom",
+                          font=dict(size=12, color="#6B7280"))
+                     for c, label in enumerate(labels)],
+        margin=dict(t=64 if title else 28),
+    )
     return fig

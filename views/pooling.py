@@ -95,6 +95,11 @@ def fmt(v: float) -> str:
     return f"{v:.2f}"
 
 
+def counted(key: str, count: int) -> str:
+    """`key` for a count of several, `key_1` for exactly one (English needs singular nouns)."""
+    return f"{key}_1" if count == 1 else key
+
+
 def cell_formula(cell, mode: str, i: int, j: int, k: int, s: int) -> str:
     """out[i,j] written out with the window's real numbers (one line per window row when long)."""
     rows = [r",\; ".join(fmt(v) for v in row) for row in cell.window.tolist()]
@@ -173,11 +178,11 @@ st.latex(rf"n_{{\mathrm{{out}}}} = \left\lfloor \frac{{{n} - {k}}}{{{s}}} \right
          rf"\left\lfloor \frac{{{n - k}}}{{{s}}} \right\rfloor + 1 = {n_out}")
 st.markdown(t("size_sentence", n=n, n_out=n_out, mode=t(f"mode_{mode}"), k=k, s=s))
 if s > k:
-    st.info(t("stride_gt_window", k=k, s=s, skipped=s - k))
+    st.info(t(counted("stride_gt_window", s - k), k=k, s=s, skipped=s - k))
 elif s < k:
     st.info(t("stride_lt_window", k=k, s=s))
 if (n - k) % s:
-    st.caption(t("floor_note", dropped=(n - k) % s, n=n))
+    st.caption(t(counted("floor_note", (n - k) % s), dropped=(n - k) % s, n=n))
 
 # (H, W) → (1, 1, H, W) for the engine, which uses torch's layout
 x4 = x[None, None]

@@ -111,3 +111,24 @@ def test_shift_figure_tiles_original_shifted_and_delta_in_one_trace():
     np.testing.assert_allclose(z[:, 6:8], np.abs(b - a))
     assert [ann.text for ann in fig.layout.annotations] == ["o", "s", "d"]
     assert fig.data[0].zmin == 0 and fig.data[0].zmax == 1.0
+
+
+@pytest.mark.parametrize("size", [2, 6, 13])
+def test_shift_figure_has_no_gaps_or_zero_lines_across_its_rows(size):
+    """The shared heatmap gaps an axis of ≤ 12 cells only: a row of 6×6 tiles (6 × 20) got a
+    1-px gap between rows and none between columns, white lines across every row."""
+    a = np.random.default_rng(0).random((size, size))
+    fig = shift_figure(a, a[::-1], labels=["o", "s", "d"], title="t")
+    assert fig.data[0].xgap == 0 and fig.data[0].ygap == 0
+    assert fig.layout.xaxis.zeroline is False and fig.layout.yaxis.zeroline is False
+
+
+def test_shift_figure_labels_sit_above_their_tiles():
+    a = np.zeros((6, 6))
+    fig = shift_figure(a, a, labels=["o", "s", "d"], title="t")
+    anns = fig.layout.annotations
+    # centred over tile c, whose columns are c·7 … c·7 + 5; anchored on the tiles' top edge
+    assert [ann.x for ann in anns] == [2.5, 9.5, 16.5]
+    assert all(ann.xref == "x" and ann.yref == "y domain" and ann.y == 1 and ann.yanchor == "bottom"
+               for ann in anns)
+    assert fig.layout.margin.t >= 60  # room for the title and the labels above the tiles

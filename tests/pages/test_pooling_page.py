@@ -99,6 +99,44 @@ def test_page_runs_in_both_languages_without_missing_text(lang):
     assert len(at.get("page_link")) == 2
 
 
+@pytest.mark.parametrize("k, s, gt, floor", [
+    # 28 − 3 = 25 = 8·3 + 1: one row and column left over
+    (3, 3, None, "the last row and the last column of the 28×28 map"),
+    # stride 3 > window 2 skips one; 26 = 8·3 + 2 leaves two over
+    (2, 3, "one row and one column are never looked at", "the last 2 rows and the last 2 columns"),
+    # stride 4 > window 2 skips two; 26 = 6·4 + 2 leaves two over
+    (2, 4, "2 rows and 2 columns are never looked at", "the last 2 rows and the last 2 columns"),
+])
+def test_skipped_and_dropped_rows_are_counted_in_proper_english(k, s, gt, floor):
+    at = _page()
+    at.slider(key="pool_size").set_value(k).run()
+    at.slider(key="pool_stride").set_value(s).run()
+    assert not at.exception
+    texts = _texts(at)
+    assert not [t for t in texts if "(s)" in t]
+    if gt:
+        assert any(gt in i.value for i in at.info)
+    assert any(floor in c.value for c in at.caption)
+
+
+CJK = "[\u3400-\u4dbf\u4e00-\u9fff]"
+
+
+@pytest.mark.parametrize("k, s", [(2, 2), (3, 3), (2, 3)])
+def test_chinese_text_has_no_stray_spaces_or_missing_ones(k, s):
+    """No space between two Chinese characters (a line break inside a paragraph makes one), and a
+    space between Chinese and an inline number or Latin word ("卷积核 0 计算", not "卷积核 0计算")."""
+    at = _page("zh")
+    at.slider(key="pool_size").set_value(k).run()
+    at.slider(key="pool_stride").set_value(s).run()
+    assert not at.exception
+    texts = [t for t in _texts(at) if re.search(CJK, t)]
+    # inline code, latex and markdown links are not prose
+    prose = [re.sub(r"`[^`]*`|\$[^$]*\$|\]\([^)]*\)", "", t) for t in texts]
+    assert not [t for t in prose if re.search(CJK + " +" + CJK, t)]
+    assert not [t for t in prose if re.search(CJK + "[A-Za-z0-9]|[A-Za-z0-9]" + CJK, t)]
+
+
 def test_feature_map_source_also_renders_in_chinese():
     at = _page("zh")
     at.button_group(key="pool_source").set_value("feature").run()
