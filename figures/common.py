@@ -36,12 +36,14 @@ def heatmap(
 ) -> go.Figure:
     """An image-like heatmap: row 0 at the top, square cells, optional numbers in the cells."""
     z = as_numpy(z)
+    gap = 1 if max(z.shape) <= 12 else 0
     trace = go.Heatmap(
         z=z, colorscale=colorscale, zmid=zmid, zmin=zmin, zmax=zmax, showscale=showscale,
         x=list(x_labels) if x_labels is not None else None,
         y=list(y_labels) if y_labels is not None else None,
         hovertemplate="row %{y}, col %{x}<br>%{z:" + fmt + "}<extra></extra>",
-        xgap=1 if z.shape[1] <= 12 else 0, ygap=1 if z.shape[0] <= 12 else 0,
+        # cell gaps only on small grids (both axes), else one axis gets white stripes
+        xgap=gap, ygap=gap,
     )
     if annotate:
         trace.update(text=[[format(v, fmt) for v in row] for row in z], texttemplate="%{text}",
