@@ -14,7 +14,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from engine.models import LayerRow
-from figures.common import DIVERGING, POSITIVE, add_box, as_numpy, bars, heatmap, mosaic_figure
+from figures.common import DIVERGING, POSITIVE, add_box, as_numpy, bars, heatmap
 
 CELL_BOX = "#F59E0B"  # the cell whose formula is written out
 
@@ -44,10 +44,60 @@ def symmetric_max(a) -> float:
     return max(float(np.nanmax(np.abs(a))) if a.size else 0.0, 1e-6)
 
 
-def tile_origin(k: int, ncols: int, H: int, W: int, gap: int = 1) -> tuple[int, int]:
-    """Top-left cell of tile k in figures.common.mosaic's layout."""
+LABEL_PX = 10  # channel labels' font size
+BAND_PX = 14  # the room their digits need above a tile, in pixels (they are ~10 px tall)
+
+
+def label_band(W: int, ncols: int, plot_width: int = 300) -> int:
+    """Blank rows above each tile row, tall enough for the channel labels to sit there instead
+    of on the maps: about BAND_PX pixels at the cell size a plot_width-pixel wide mosaic gets."""
+    cell_px = plot_width / (ncols * (W + 1) - 1)
+    return max(1, math.ceil(BAND_PX / cell_px))
+
+
+def tile_origin(k: int, ncols: int, H: int, W: int, band: int = 1) -> tuple[int, int]:
+    """Top-left cell of tile k in banded_mosaic's layout: a label band above every tile row,
+    one blank column between tiles."""
     r, c = divmod(k, ncols)
-    return r * (H + gap), c * (W + gap)
+    return r * (H + band) + band, c * (W + 1)
+
+
+def banded_mosaic(maps: np.ndarray, ncols: int, band: int) -> tuple[np.ndarray, np.ndarray]:
+    """Tile K maps (K, H, W) into one array, NaN in the gaps and label bands; with it, the
+    tile index of every cell (-1 in the gaps) for the hover text."""
+    K, H, W = maps.shape
+    nrows = -(-K // ncols)
+    out = np.full((nrows * (H + band), ncols * (W + 1) - 1), np.nan)
+    tile = np.full(out.shape, -1, dtype=np.int64)
+    for k in range(K):
+        r0, c0 = tile_origin(k, ncols, H, W, band)
+        out[r0 : r0 + H, c0 : c0 + W] = maps[k]
+        tile[r0 : r0 + H, c0 : c0 + W] = k
+    return out, tile
+
+
+def labelled_mosaic(maps: np.ndarray, ncols: int, labels: Sequence[str], band: int, *, title: str | None,
+                    colorscale: str, zmid: float | None, height: int) -> go.Figure:
+    """Maps as one heatmap trace, each tile's label in the blank band above it (never on the
+    map); hovering a cell also names its channel."""
+    K, H, W = maps.shape
+    tiled, tile = banded_mosaic(maps, ncols, band)
+    fig = heatmap(tiled, title=title, colorscale=colorscale, zmid=zmid, height=height)
+    names = np.asarray([*labels, ""], dtype=object)[tile]  # tile -1 (gaps) → ""
+    fig.update_traces(customdata=names, hoverongaps=False, xgap=0, ygap=0,
+                      hovertemplate="#%{customdata}: %{z:.3f}<extra></extra>")
+    axis = dict(showticklabels=False, ticks="", zeroline=False, showline=False)
+    fig.update_xaxes(**axis)
+    fig.update_yaxes(**axis)
+    # one update_layout with every label: add_annotation one at a time re-validates the whole
+    # layout each call (~15 ms per label for 64 maps)
+    fig.update_layout(annotations=[
+        dict(x=tile_origin(k, ncols, H, W, band)[1] - 0.5, y=tile_origin(k, ncols, H, W, band)[0] - 0.5,
+             text=str(label), showarrow=False, xanchor="left", yanchor="bottom",
+             font=dict(size=LABEL_PX, color="#B45309"))
+        for k, label in enumerate(labels)
+    ])
+    return fig
 
 
 def mosaic_columns(K: int, H: int) -> int:
@@ -55,18 +105,18 @@ def mosaic_columns(K: int, H: int) -> int:
     return min(K, 4 if H >= 20 else 8)
 
 
-def mosaic_height(K: int, H: int, W: int, ncols: int, plot_width: int = 420) -> int:
-    """A figure height that fits the mosaic's aspect in a half-page column (no blank bands)."""
+def mosaic_height(K: int, H: int, W: int, ncols: int, plot_width: int = 420, band: int = 1) -> int:
+    """A figure height that fits the mosaic's aspect (label bands included) in a half-page column."""
     nrows = -(-K // ncols)
-    grid_h, grid_w = nrows * (H + 1) - 1, ncols * (W + 1) - 1
+    grid_h, grid_w = nrows * (H + band), ncols * (W + 1) - 1
     return int(min(560, max(200, 60 + plot_width * grid_h / grid_w)))
 
 
 def maps_figure(maps, channels: Sequence[int], *, signed: bool, title: str | None = None,
                 cell: tuple[int, int, int] | None = None, box: int = 1, ncols: int | None = None,
                 height: int | None = None) -> go.Figure:
-    """Feature maps (K, H, W) of the listed channels as one mosaic; the box×box cells from
-    `cell` = (tile, i, j) are outlined.
+    """Feature maps (K, H, W) of the listed channels as one mosaic, each labelled with its
+    channel above the tile; the box×box cells from `cell` = (tile, i, j) are outlined.
 
     Signed maps (pre-activations z) use a diverging scale centred on 0; non-negative ones
     (after ReLU or pooling) a sequential scale starting at 0.
@@ -74,15 +124,15 @@ def maps_figure(maps, channels: Sequence[int], *, signed: bool, title: str | Non
     maps = as_numpy(maps)
     K, H, W = maps.shape
     ncols = min(ncols, K) if ncols is not None else mosaic_columns(K, H)
-    colorscale = DIVERGING if signed else POSITIVE
-    fig = mosaic_figure(maps, ncols, title=title, colorscale=colorscale, zmid=0.0 if signed else None,
-                        labels=[str(c) for c in channels], height=height or mosaic_height(K, H, W, ncols))
+    band = label_band(W, ncols)
+    fig = labelled_mosaic(maps, ncols, [str(c) for c in channels], band, title=title,
+                          colorscale=DIVERGING if signed else POSITIVE, zmid=0.0 if signed else None,
+                          height=height or mosaic_height(K, H, W, ncols, band=band))
     m = symmetric_max(maps)
-    # no gaps between cells: the NaN rows/columns of the mosaic already separate the tiles
-    fig.update_traces(zmin=-m if signed else 0.0, zmax=m, xgap=0, ygap=0)
+    fig.update_traces(zmin=-m if signed else 0.0, zmax=m)
     if cell is not None:
         k, i, j = cell
-        r0, c0 = tile_origin(k, ncols, H, W)
+        r0, c0 = tile_origin(k, ncols, H, W, band)
         # the tile of the written-out channel, then the cell(s) themselves
         add_box(fig, r0, c0, H, W, color=CELL_BOX, line_width=1)
         add_box(fig, r0 + i, c0 + j, box, box, color=CELL_BOX, line_width=2.5)
@@ -149,13 +199,15 @@ def logits_figure(logits, *, title: str | None = None, height: int = 260) -> go.
 
 
 def filters_figure(weight, *, title: str | None = None, ncols: int = 8) -> go.Figure:
-    """The first layer's kernels (C_out, 1, k, k) as one mosaic on a diverging scale."""
+    """The first layer's kernels (C_out, 1, k, k) as one mosaic on a diverging scale, each
+    numbered in the band above it."""
     w = as_numpy(weight)[:, 0]  # (C_out, k, k)
     K, k_h, k_w = w.shape
-    fig = mosaic_figure(w, ncols, title=title, colorscale=DIVERGING, zmid=0.0,
-                        labels=[str(c) for c in range(K)], height=mosaic_height(K, k_h, k_w, ncols, 480))
+    band = label_band(k_w, ncols, plot_width=360)
+    fig = labelled_mosaic(w, ncols, [str(c) for c in range(K)], band, title=title, colorscale=DIVERGING,
+                          zmid=0.0, height=mosaic_height(K, k_h, k_w, ncols, 400, band=band))
     m = symmetric_max(w)
-    fig.update_traces(zmin=-m, zmax=m, hovertemplate="%{z:.3f}<extra></extra>")
+    fig.update_traces(zmin=-m, zmax=m)
     return fig
 
 
@@ -243,16 +295,25 @@ def dense_latex(layer: int, src: str, n_in: int, u: int, dot: float, bias: float
     return r"\begin{aligned}" + r" \\ ".join(lines) + r"\end{aligned}"
 
 
-def softmax_latex(logits, probs, k: int | None = None) -> str:
-    """ŷ[k] = e^{z_5[k]} / Σ_j e^{z_5[j]} with the live logits z_5, for class k (default: the top one)."""
+def softmax_latex(logits, probs, k: int | None = None, per_line: int = 5) -> str:
+    """ŷ[k] = e^{z_5[k]} / Σ_j e^{z_5[j]} with the live logits z_5, for class k (default: the top one).
+
+    The sum is written out `per_line` terms a line and its value gets a line of its own, so
+    the formula stays narrow enough for its column.
+    """
     z = as_numpy(logits)
     p = as_numpy(probs)
     k = int(p.argmax()) if k is None else k
     # S = Σ_j e^{z_j}
     S = float(np.exp(z).sum())
-    exps = " + ".join(f"e^{{{num(v, 2)}}}" for v in z)
-    return (r"\begin{aligned}"
-            rf"\hat{{y}}[k] &= \frac{{e^{{z_5[k]}}}}{{\sum_{{j=0}}^{{9}} e^{{z_5[j]}}}} \\"
-            rf"\sum_{{j=0}}^{{9}} e^{{z_5[j]}} &= {exps} = {num(S)} \\"
-            rf"\hat{{y}}[{k}] &= \frac{{e^{{{num(z[k], 2)}}}}}{{{num(S)}}} = {num(p[k], 4)}"
-            r"\end{aligned}")
+    exps = [f"e^{{{num(v, 2)}}}" for v in z]
+    chunks = [" + ".join(exps[i : i + per_line]) for i in range(0, len(exps), per_line)]
+    sum_lines = [rf"\sum_{{j=0}}^{{{len(z) - 1}}} e^{{z_5[j]}} &= {chunks[0]}"]
+    sum_lines += [rf"&\quad + {chunk}" for chunk in chunks[1:]]
+    sum_lines.append(rf"&= {num(S)}")
+    lines = [
+        rf"\hat{{y}}[k] &= \frac{{e^{{z_5[k]}}}}{{\sum_{{j=0}}^{{{len(z) - 1}}} e^{{z_5[j]}}}}",
+        *sum_lines,
+        rf"\hat{{y}}[{k}] &= \frac{{e^{{{num(z[k], 2)}}}}}{{{num(S)}}} = {num(p[k], 4)}",
+    ]
+    return r"\begin{aligned}" + r" \\ ".join(lines) + r"\end{aligned}"

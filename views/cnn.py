@@ -161,7 +161,8 @@ with right:
 st.header(t("layers_header"))
 st.markdown(t.section("layers"))
 
-pick_layer, pick_channels, shape_note = st.columns([2, 2, 2], gap="large", vertical_alignment="bottom")
+# the layer column is the widest: its longest option, "pool1 · MaxPooling2D → 32×13×13", must fit
+pick_layer, pick_channels, shape_note = st.columns([3, 2, 2], gap="medium", vertical_alignment="bottom")
 with pick_layer:
     # language-neutral option labels (Keras layer names and shapes): a selectbox keeps showing the
     # old label of the chosen option after the language changes
@@ -188,7 +189,8 @@ with pick_channels:
         st.stop()
     channels = list(range(lo, hi + 1))
 with shape_note:
-    st.markdown(t("layer_shape", shape=" × ".join(map(str, shape_of[layer])), lo=lo, hi=hi))
+    # no-break spaces: the shape never wraps in the middle
+    st.markdown(t("layer_shape", shape="\u00a0×\u00a0".join(map(str, shape_of[layer])), lo=lo, hi=hi))
 
 # the written-out cell: the most active shown channel, at its strongest cell
 k_tile, i, j = strongest(after[lo : hi + 1])

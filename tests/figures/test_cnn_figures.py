@@ -42,22 +42,46 @@ def test_maps_figure_is_one_heatmap_with_the_cell_outlined(v):
     fig = fc.maps_figure(maps, list(range(4, 20)), signed=True, cell=(9, 2, 3))
     assert len(fig.data) == 1 and fig.data[0].type == "heatmap"
     z = np.asarray(fig.data[0].z, dtype=float)
-    assert z.shape == (2 * 12 - 1, 8 * 12 - 1)
-    # tile 9 sits in row 1, column 1 of the mosaic
-    assert fc.tile_origin(9, 8, 11, 11) == (12, 12)
-    assert z[12 + 2, 12 + 3] == pytest.approx(float(maps[9, 2, 3]))
+    b = fc.label_band(11, 8)
+    assert b >= 2  # ~3 px cells: a label needs several rows
+    assert z.shape == (2 * (11 + b), 8 * 12 - 1)
+    # tile 9 sits in row 1, column 1 of the mosaic, below its label band
+    assert fc.tile_origin(9, 8, 11, 11, b) == (11 + 2 * b, 12)
+    r0, c0 = fc.tile_origin(9, 8, 11, 11, b)
+    assert z[r0 + 2, c0 + 3] == pytest.approx(float(maps[9, 2, 3]))
     tile, box = fig.layout.shapes
-    assert (tile.x0, tile.y0, tile.x1, tile.y1) == (11.5, 11.5, 22.5, 22.5)
-    assert (box.x0, box.y0) == (12 + 3 - 0.5, 12 + 2 - 0.5)
+    assert (tile.x0, tile.y0, tile.x1, tile.y1) == (c0 - 0.5, r0 - 0.5, c0 + 10.5, r0 + 10.5)
+    assert (box.x0, box.y0) == (c0 + 3 - 0.5, r0 + 2 - 0.5)
     # symmetric diverging scale for signed maps
     assert fig.data[0].zmin == -fig.data[0].zmax
     assert [a.text for a in fig.layout.annotations][:3] == ["4", "5", "6"]
+    # hovering names the channel
+    assert np.asarray(fig.data[0].customdata, dtype=object)[r0, c0] == "13"
+
+
+def _labels_sit_in_the_bands(fig, H: int, band: int) -> None:
+    """Every label is anchored on a tile's top edge and drawn upwards, into the blank band:
+    none covers a map cell."""
+    z = np.asarray(fig.data[0].z, dtype=float)
+    for a in fig.layout.annotations:
+        assert a.yanchor == "bottom" and a.xanchor == "left" and not a.yshift
+        row = int(a.y + 0.5)  # the tile's first row
+        assert row % (H + band) == band
+        assert np.isnan(z[row - band : row]).all()  # the band above it is blank
+
+
+def test_labels_never_cover_the_maps(v):
+    for maps in (v["z1"][:16], v["p1"][:16], v["a3"][:32]):
+        K, H, W = maps.shape
+        fig = fc.maps_figure(maps, list(range(K)), signed=False)
+        _labels_sit_in_the_bands(fig, H, fc.label_band(W, fc.mosaic_columns(K, H)))
 
 
 def test_large_maps_get_four_columns_and_a_fitting_height(v):
     fig = fc.maps_figure(v["z1"][:16], list(range(16)), signed=True)
     z = np.asarray(fig.data[0].z, dtype=float)
-    assert z.shape == (4 * 27 - 1, 4 * 27 - 1)
+    b = fc.label_band(26, 4)
+    assert z.shape == (4 * (26 + b), 4 * 27 - 1)
     assert fc.mosaic_columns(64, 11) == 8 and fc.mosaic_columns(3, 26) == 3
     assert fc.mosaic_height(16, 26, 26, 4) > fc.mosaic_height(16, 11, 11, 8)
 
@@ -104,12 +128,17 @@ def test_probability_and_logit_bars_highlight_the_top_class(v):
     assert int(np.argmax(np.asarray(fig.data[0].y, dtype=float))) == top
 
 
-def test_filters_figure_has_one_tile_per_kernel():
-    w = SeedCNN().conv1.weight
+def test_filters_figure_has_one_tile_per_kernel_labelled_above_it():
+    w = SeedCNN().conv1.weight.detach()
     fig = fc.filters_figure(w, ncols=16)
     z = np.asarray(fig.data[0].z, dtype=float)
-    assert z.shape == (2 * 4 - 1, 16 * 4 - 1)
+    b = fc.label_band(3, 16, plot_width=360)
+    assert z.shape == (2 * (3 + b), 16 * 4 - 1)
+    assert np.isfinite(z).sum() == 32 * 9
     assert len(fig.layout.annotations) == 32
+    _labels_sit_in_the_bands(fig, 3, b)
+    r0, c0 = fc.tile_origin(17, 16, 3, 3, b)
+    assert z[r0 + 1, c0 + 2] == pytest.approx(float(w[17, 0, 1, 2]))
 
 
 def test_pipeline_latex_uses_the_models_shapes():
@@ -138,6 +167,18 @@ def test_softmax_latex_substitutes_the_live_logits(v):
     assert fc.num(float(p[k]), 4) in s
     assert math.isclose(math.exp(float(z[k])) / S, float(p[k]), rel_tol=1e-6)
     assert _balanced(s)
+
+
+def test_softmax_sum_is_broken_over_lines_and_its_value_has_its_own():
+    z = torch.tensor([12.13, -4.69, -3.81, -7.98, -4.1, -12.14, -6.94, -0.07, -3.86, 4.03], dtype=torch.float64)
+    s = fc.softmax_latex(z, torch.softmax(z, 0))
+    lines = s.removeprefix(r"\begin{aligned}").removesuffix(r"\end{aligned}").split(r" \\ ")
+    # the definition, two lines of five exponentials, the sum's value, the live ŷ[k]
+    assert len(lines) == 5
+    assert [line.count("e^{") for line in lines[1:3]] == [1 + 5, 5]
+    S = fc.num(float(torch.exp(z).sum()))
+    assert S == r"1.854\times 10^{5}" and lines[3] == f"&= {S}"
+    assert lines[4].endswith("= 0.9997")
 
 
 def test_flatten_and_dense_latex(v):

@@ -15,6 +15,7 @@ from streamlit.testing.v1 import AppTest
 import lessons
 from engine.data import embedded_mnist
 from engine.models import load_default
+from figures import cnn as fc
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -125,9 +126,11 @@ def test_changing_the_layer_changes_the_feature_maps():
         z = _array(spec["data"][0]["z"])
         specs[layer] = z.tobytes()
         # 16 channels (0 … 15) in rows of 8 tiles (4 for the large conv1 maps), one-cell gaps
+        # between tiles and a label band above each row of tiles
         ncols = 4 if layer == "conv1" else 8
         nrows = 16 // ncols
-        assert z.shape == (nrows * (shape[0] + 1) - 1, ncols * (shape[1] + 1) - 1)
+        band = fc.label_band(shape[1], ncols)
+        assert z.shape == (nrows * (shape[0] + band), ncols * (shape[1] + 1) - 1)
     assert len(set(specs.values())) == 5
 
 
@@ -137,7 +140,8 @@ def test_channel_range_changes_the_number_of_tiles():
     at.slider(key="cnn_channels_64").set_value((0, 63)).run()
     assert not at.exception
     z = _array(_chart(at, "fig_a", l="2")["data"][0]["z"])
-    assert z.shape == (8 * 12 - 1, 8 * 12 - 1)  # 64 maps of 11×11 in 8 rows of 8
+    band = fc.label_band(11, 8)
+    assert z.shape == (8 * (11 + band), 8 * 12 - 1)  # 64 maps of 11×11 in 8 rows of 8
 
 
 def test_torch_check_is_below_1e_6():
