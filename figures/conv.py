@@ -14,7 +14,7 @@ import plotly.colors
 import plotly.graph_objects as go
 
 from engine.conv import ConvCellTrace, output_size
-from figures.common import DIVERGING, INK, add_box, as_numpy, mosaic
+from figures.common import DIVERGING, INK, add_box, as_numpy
 
 CELL_BOX = "#F59E0B"  # the chosen output cell and its receptive field
 IMAGE_EDGE = "#60A5FA"  # where the unpadded image ends
@@ -118,38 +118,94 @@ def cell_figures(trace: ConvCellTrace, titles: tuple[str, str, str]) -> tuple[go
     return patch, kernel, products
 
 
-def maps_mosaic(maps, ncols: int = 8, *, labels=None, title: str | None = None,
-                height: int | None = None) -> go.Figure:
-    """K maps (K, H, W) tiled into one heatmap trace (figures.common.mosaic), one diverging scale.
+# The mosaics are sized for the page's main column (~820 px at a 1280 px window): the cells stay
+# square, so the figure's height follows from its width and the number of tile rows.
+MOSAIC_PLOT_WIDTH = 740  # px for the tiles: the column less the margins and the colour bar
+LABEL_PX = 15  # px of the band above each tile row that holds the tiles' index labels
+LABEL_COLOR = "#6B7280"
 
-    Same picture as figures.common.mosaic_figure, with the labels added in one go (adding 32
-    annotations one by one costs ~0.3 s in plotly).
+
+def label_band(ncols: int, W: int, plot_width: int = MOSAIC_PLOT_WIDTH) -> int:
+    """Rows of the band above each tile row: enough cells for a LABEL_PX-high label, at least 1."""
+    cell_px = plot_width / (ncols * (W + 1) - 1)
+    return max(1, int(np.ceil(LABEL_PX / cell_px)))
+
+
+def labelled_mosaic(maps, ncols: int, band: int) -> np.ndarray:
+    """Tile K maps (K, H, W) into one array: NaN (blank) columns between tiles, and `band` blank rows
+    above every tile row where its labels go."""
+    maps = as_numpy(maps)
+    K, H, W = maps.shape
+    nrows = -(-K // ncols)
+    # (nrows·(band + H), ncols·(W + 1) − 1)
+    out = np.full((nrows * (band + H), ncols * (W + 1) - 1), np.nan)
+    for o in range(K):
+        r, c = divmod(o, ncols)
+        top, left = r * (band + H) + band, c * (W + 1)
+        out[top : top + H, left : left + W] = maps[o]
+    return out
+
+
+def tile_origin(o: int, ncols: int, H: int, W: int, band: int) -> tuple[int, int]:
+    """(row, col) of map o's top-left cell in labelled_mosaic."""
+    r, c = divmod(o, ncols)
+    return r * (band + H) + band, c * (W + 1)
+
+
+def maps_mosaic(maps, ncols: int = 8, *, labels=None, title: str | None = None,
+                hover_text=None, plot_width: int = MOSAIC_PLOT_WIDTH) -> go.Figure:
+    """K maps (K, H, W) tiled into one heatmap trace, one diverging scale, each tile's label in a
+    band just above it (never on the tile's cells).
+
+    The height makes the tiles fill `plot_width` px with square cells. `hover_text` (an array
+    like the tiled one) replaces the plain value in the hover. The labels go in one layout update
+    (adding 32 annotations one by one costs ~0.3 s in plotly).
     """
     maps = as_numpy(maps)
     K, H, W = maps.shape
     ncols = min(ncols, K)
-    nrows = -(-K // ncols)
+    band = label_band(ncols, W, plot_width) if labels is not None else 1
+    tiled = labelled_mosaic(maps, ncols, band)
+    cell_px = plot_width / tiled.shape[1]
+    top = 40 if title else 10
     m = symmetric_range(maps)
-    fig = grid_heatmap(mosaic(maps, ncols), colorscale=DIVERGING, zmin=-m, zmax=m, title=title,
-                       height=height or max(220, 70 + nrows * 95))
-    fig.update_traces(hovertemplate="%{z:.3f}<extra></extra>")
-    fig.layout.xaxis.showticklabels = False
-    fig.layout.yaxis.showticklabels = False
+    fig = grid_heatmap(tiled, colorscale=DIVERGING, zmin=-m, zmax=m, title=title,
+                       height=int(round(top + 10 + cell_px * tiled.shape[0])))
+    if hover_text is None:
+        fig.update_traces(hovertemplate="%{z:.3f}<extra></extra>")
+    else:
+        fig.update_traces(text=hover_text, hovertemplate="%{text} = %{z:.4f}<extra></extra>")
+    fig.layout.margin = dict(l=10, r=10, t=top, b=10)
+    for axis in (fig.layout.xaxis, fig.layout.yaxis):  # no ticks: the tiles are named by their labels
+        axis.showticklabels, axis.ticks, axis.showline = False, "", False
     if labels is not None:
+        origins = (tile_origin(o, ncols, H, W, band) for o in range(K))
         fig.layout.annotations = [
-            dict(x=c * (W + 1) - 0.5, y=r * (H + 1) - 0.5, text=str(label), showarrow=False,
-                 xanchor="left", yanchor="top", font=dict(size=10, color=CELL_BOX))
-            for label, (r, c) in zip(labels, (divmod(k, ncols) for k in range(K)))
+            # centred over the tile, its bottom on the tile's top edge: the label sits in the band
+            dict(x=col + (W - 1) / 2, y=row - 0.5, text=str(label), showarrow=False,
+                 xanchor="center", yanchor="bottom", font=dict(size=11, color=LABEL_COLOR))
+            for label, (row, col) in zip(labels, origins)
         ]
     return fig
 
 
-def kernels_mosaic(weight, ncols: int = 16, *, title: str | None = None) -> go.Figure:
-    """K kernels (K, k, k) side by side, on one diverging scale."""
+def kernels_mosaic(weight, ncols: int = 8, *, title: str | None = None,
+                   plot_width: int = MOSAIC_PLOT_WIDTH) -> go.Figure:
+    """K kernels (K, k, k) on one diverging scale, laid out like the maps they make (8 per row, so
+    kernel o sits where map o sits in maps_mosaic), each with its index o above it; hovering a
+    weight names it, w_o[m, n]."""
     weight = as_numpy(weight)
-    K = len(weight)
-    nrows = -(-K // min(ncols, K))
-    return maps_mosaic(weight, ncols, title=title, height=70 + 70 * nrows + (30 if title else 0))
+    K, k_h, k_w = weight.shape
+    ncols = min(ncols, K)
+    band = label_band(ncols, k_w, plot_width)
+    names = np.full(labelled_mosaic(weight, ncols, band).shape, "", dtype=object)
+    for o in range(K):
+        row, col = tile_origin(o, ncols, k_h, k_w, band)
+        for m in range(k_h):
+            for n in range(k_w):
+                names[row + m, col + n] = f"w<sub>{o}</sub>[{m}, {n}]"
+    return maps_mosaic(weight, ncols, labels=[str(o) for o in range(K)], title=title,
+                       hover_text=names.tolist(), plot_width=plot_width)
 
 
 def relu_figures(z, a, titles: tuple[str, str], height: int = 340) -> tuple[go.Figure, go.Figure]:
@@ -165,6 +221,42 @@ def num(v: float, digits: int = 3) -> str:
     """A short decimal for LaTeX: trailing zeros trimmed, no '-0'."""
     s = f"{float(v):.{digits}f}".rstrip("0").rstrip(".")
     return "0" if s in ("-0", "") else s
+
+
+def fixed(v: float, digits: int = 3) -> str:
+    """A fixed number of decimals; a value that rounds to zero is 0.000, never −0.000."""
+    s = f"{float(v):.{digits}f}"
+    return s[1:] if s.startswith("-") and float(s) == 0 else s
+
+
+def elided(values, head: int = 4, tail: int = 2, digits: int = 3) -> str:
+    """A comma list of values; with more than head + tail of them, the middle ones become \\dots."""
+    v = [fixed(x, digits) for x in as_numpy(values).ravel()]
+    if len(v) > head + tail:
+        v = [*v[:head], r"\dots", *v[-tail:]]
+    return r",\, ".join(v)
+
+
+def kernel_outputs_latex(maps, summed, i: int, j: int) -> str:
+    """shape(z), the K numbers z_o[i, j] (middle ones elided, so the line fits its column), and
+    what the one-sum-over-kernels mistake makes of them: shape(Σ_o z_o) and Σ_o z_o[i, j]."""
+    maps = as_numpy(maps)
+    summed = as_numpy(summed)
+    K = maps.shape[0]
+    at = f"[{i},{j}]"
+    # \bigl( \bigr): opening and closing brackets, so a leading minus is a sign, not "( − 0.05"
+    names = {1: rf"z_0{at}", 2: rf"\bigl(z_0{at},\, z_1{at}\bigr)"}.get(
+        K, rf"\bigl(z_0{at},\, \dots,\, z_{{{K - 1}}}{at}\bigr)")
+    values = elided(maps[:, i, j])
+    values = values if K == 1 else rf"\bigl({values}\bigr)"
+    shape = ", ".join(str(n) for n in maps.shape)
+    lines = [
+        rf"\operatorname{{shape}}(z) &= ({shape})",
+        rf"{names} &= {values}",
+        rf"\operatorname{{shape}}\Big(\sum_o z_o\Big) &= ({summed.shape[0]}, {summed.shape[1]})",
+        rf"\sum_o z_o{at} &= {fixed(summed[i, j])}",
+    ]
+    return r"\begin{aligned} " + r" \\ ".join(lines) + r" \end{aligned}"
 
 
 def output_size_latex(n: int, k: int, s: int, p: int, symbol: str) -> str:

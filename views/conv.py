@@ -199,7 +199,7 @@ with c_prod:
     st.plotly_chart(fig_prod, key="conv_products")
 st.latex(cf.cell_sum_latex(cell, i, j, s))
 cell_delta = abs(cell.total - float(z[i, j]))
-st.caption(t("cell_check", value=f"{float(z[i, j]):.4f}", delta=f"{cell_delta:.1e}"))
+st.caption(t("cell_check", value=cf.fixed(z[i, j], 4), delta=f"{cell_delta:.1e}"))
 if p:
     st.caption(t("padding_note", p=p))
 
@@ -240,12 +240,8 @@ def many_kernels_tab() -> None:
         st.markdown(t("right_label"))
         st.latex(r"z_o[i,j] = \sum_{m=0}^{2}\sum_{n=0}^{2} w_o[m,n]\; x[i+m,\, j+n] + b_o")
     ci, cj = H_z // 2, W_z // 2
-    shown = ", ".join(f"{v:.3f}" for v in maps[: min(K, 6), ci, cj].tolist()) + (r", \dots" if K > 6 else "")
     summed = maps.sum(dim=0)  # (K, H, W) → (H, W): what the wrong formula would give
-    st.latex(rf"\operatorname{{shape}}(z) = ({K}, {H_z}, {W_z}), \qquad "
-             rf"\big(z_0[{ci},{cj}], \dots, z_{{{K - 1}}}[{ci},{cj}]\big) = ({shown})")
-    st.latex(rf"\operatorname{{shape}}\Big(\sum_o z_o\Big) = ({summed.shape[0]}, {summed.shape[1]}), \qquad "
-             rf"\sum_o z_o[{ci},{cj}] = {float(summed[ci, cj]):.3f}")
+    st.latex(cf.kernel_outputs_latex(maps, summed, ci, cj))
     st.markdown(t("mistake_numbers", K=K, H=H_z, W=W_z, i=ci, j=cj))
 
 

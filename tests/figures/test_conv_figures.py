@@ -95,6 +95,11 @@ def test_cell_figures_show_patch_kernel_and_products_of_the_trace():
     assert products.data[0].text[0][0] == format(float(trace.products[0, 0]), ".2f")
 
 
+def _tile(z: np.ndarray, o: int, ncols: int, H: int, W: int, band: int) -> np.ndarray:
+    row, col = cf.tile_origin(o, ncols, H, W, band)
+    return z[row : row + H, col : col + W]
+
+
 @pytest.mark.parametrize("K,ncols", [(32, 8), (5, 8), (1, 8), (12, 5)])
 def test_maps_mosaic_tiles_every_map_into_one_trace(K, ncols):
     maps = torch.randn(K, 26, 26)
@@ -102,21 +107,57 @@ def test_maps_mosaic_tiles_every_map_into_one_trace(K, ncols):
     assert len(fig.data) == 1  # one heatmap trace, however many maps
     cols = min(ncols, K)
     rows = -(-K // cols)
+    band = cf.label_band(cols, 26)
     z = _z(fig)
-    assert z.shape == (rows * 27 - 1, cols * 27 - 1)
+    assert z.shape == (rows * (band + 26), cols * 27 - 1)
     for k in range(K):
-        r, c = divmod(k, cols)
-        np.testing.assert_allclose(z[r * 27 : r * 27 + 26, c * 27 : c * 27 + 26], maps[k].numpy(), rtol=1e-6)
+        np.testing.assert_allclose(_tile(z, k, cols, 26, 26, band), maps[k].numpy(), rtol=1e-6)
+    assert np.isfinite(z).sum() == K * 26 * 26  # everything else is blank
     assert [a.text for a in fig.layout.annotations] == [str(k) for k in range(K)]
     assert fig.data[0].zmin == -fig.data[0].zmax
     assert fig.data[0].zmax == pytest.approx(float(maps.abs().max()))
 
 
-def test_kernels_mosaic_has_one_tile_per_kernel():
+@pytest.mark.parametrize("make", [lambda w: cf.kernels_mosaic(w, title="k"),
+                                  lambda w: cf.maps_mosaic(w, 8, labels=[str(o) for o in range(len(w))])])
+@pytest.mark.parametrize("K,size", [(32, 3), (7, 3), (32, 26)])
+def test_mosaic_labels_sit_in_a_blank_band_above_their_tile(make, K, size):
+    w = torch.randn(K, size, size)
+    fig = make(w)
+    z = _z(fig)
+    cols = min(8, K)
+    band = cf.label_band(cols, size)
+    assert band * cf.MOSAIC_PLOT_WIDTH / z.shape[1] >= cf.LABEL_PX  # the band is tall enough for a label
+    for o, a in enumerate(fig.layout.annotations):
+        row, col = cf.tile_origin(o, cols, size, size, band)
+        # centred over tile o, bottom edge on the tile's top edge, so the text is in the band
+        assert (a.x, a.y, a.xanchor, a.yanchor) == (col + (size - 1) / 2, row - 0.5, "center", "bottom")
+        assert np.isnan(z[row - band : row, col : col + size]).all()
+
+
+@pytest.mark.parametrize("K,ncols", [(32, 8), (32, 16), (3, 8)])
+def test_mosaic_height_follows_its_aspect_ratio(K, ncols):
+    # square cells filling the plot width: height = margins + cell size · rows, no empty space
+    fig = cf.kernels_mosaic(torch.randn(K, 3, 3), ncols, title="kernels")
+    rows, cols = _z(fig).shape
+    cell_px = cf.MOSAIC_PLOT_WIDTH / cols
+    margin = fig.layout.margin
+    assert fig.layout.height == pytest.approx(margin.t + margin.b + cell_px * rows, abs=1)
+    assert cell_px >= 10  # weights big enough to see
+
+
+def test_kernels_mosaic_lays_kernels_out_like_their_maps_and_names_them_on_hover():
     w = torch.randn(32, 3, 3)
-    fig = cf.kernels_mosaic(w, 16)
-    assert _z(fig).shape == (2 * 4 - 1, 16 * 4 - 1)
-    np.testing.assert_allclose(_z(fig)[4:7, 4:7], w[17].numpy(), rtol=1e-6)
+    fig = cf.kernels_mosaic(w)
+    band = cf.label_band(8, 3)
+    z = _z(fig)
+    assert z.shape == (4 * (band + 3), 8 * 4 - 1)  # 8 per row, as the feature maps
+    np.testing.assert_allclose(_tile(z, 17, 8, 3, 3, band), w[17].numpy(), rtol=1e-6)
+    assert [a.text for a in fig.layout.annotations] == [str(o) for o in range(32)]
+    row, col = cf.tile_origin(17, 8, 3, 3, band)
+    assert fig.data[0].text[row + 1][col + 2] == "w<sub>17</sub>[1, 2]"
+    assert "%{text}" in fig.data[0].hovertemplate
+    assert fig.data[0].text[0][0] == ""  # the blank band has no hover name
 
 
 def test_relu_figures_share_one_colour_scale():
@@ -177,3 +218,32 @@ def test_cell_sum_latex_writes_every_term_and_the_torch_total(k, s, p, b):
     # the first kernel row's terms are (w[0,n])(x[i·s, j·s+n]) with the numbers of the trace
     first = [cf._term(float(trace.kernel[0, n]), float(trace.patch[0, n])) for n in range(k)]
     assert " + ".join(first) in latex
+
+
+@pytest.mark.parametrize("v,text", [(-0.0001, "0.000"), (-0.0, "0.000"), (0.0004, "0.000"),
+                                    (-0.0006, "-0.001"), (0.05, "0.050"), (-1.23456, "-1.235")])
+def test_fixed_never_prints_negative_zero(v, text):
+    assert cf.fixed(v) == text
+
+
+def test_elided_keeps_the_first_four_and_last_two():
+    assert cf.elided(range(32)) == r"0.000,\, 1.000,\, 2.000,\, 3.000,\, \dots,\, 30.000,\, 31.000"
+    assert cf.elided([1, -0.0002]) == r"1.000,\, 0.000"
+    assert r"\dots" not in cf.elided(range(6))
+
+
+@pytest.mark.parametrize("K", [32, 6, 2, 1])
+def test_kernel_outputs_latex_carries_the_maps_numbers(K):
+    maps = torch.randn(K, 26, 26, dtype=torch.float64)
+    maps[0, 13, 13] = -1e-5  # rounds to zero: shown as 0.000, not -0.000
+    summed = maps.sum(0)
+    latex = cf.kernel_outputs_latex(maps, summed, 13, 13)
+    assert latex.startswith(r"\begin{aligned}") and r"\\" in latex  # one fact per line
+    assert rf"\operatorname{{shape}}(z) &= ({K}, 26, 26)" in latex
+    assert r"\Big(\sum_o z_o\Big) &= (26, 26)" in latex
+    assert rf"\sum_o z_o[13,13] &= {cf.fixed(summed[13, 13])}" in latex
+    shown = re.findall(r"-?\d+\.\d{3}", latex.split(r"\\")[1])
+    values = [cf.fixed(v) for v in maps[:, 13, 13]]
+    assert shown == (values if K <= 6 else values[:4] + values[-2:])
+    assert (r"\dots" in latex.split(r"\\")[1]) == (K > 2)
+    assert "-0.000" not in latex

@@ -17,6 +17,7 @@ from streamlit.testing.v1 import AppTest
 
 from engine.kernels import KERNEL_PRESETS, preset
 from engine.models import CHECKPOINT
+from figures import conv as cf
 
 ROOT = Path(__file__).resolve().parents[2]
 PRESET = "conv_kernel_preset"
@@ -276,8 +277,19 @@ def test_many_kernels_give_many_maps_not_one_sum():
     _ok(at)
     annotations = _chart(at, "conv_maps")["layout"]["annotations"]
     assert [a["text"] for a in annotations] == ["0", "1", "2", "3", "4"]
-    assert r"\operatorname{shape}(z) = (5, 26, 26)" in _latex(at, r"\operatorname{shape}(z)")
-    assert "= (26, 26)" in _latex(at, r"\Big(\sum_o z_o\Big)")
+    latex = _latex(at, r"\operatorname{shape}(z)")
+    assert r"\operatorname{shape}(z) &= (5, 26, 26)" in latex
+    assert r"\Big(\sum_o z_o\Big) &= (26, 26)" in latex
+    # the five numbers z_o[13, 13] are the five maps' centres, never printed as -0.000
+    maps, band = _z(at, "conv_maps"), cf.label_band(5, 26)
+    centres = []
+    for o in range(5):
+        row, col = cf.tile_origin(o, 5, 26, 26, band)
+        centres.append(cf.fixed(maps[row + 13, col + 13]))
+    assert r",\, ".join(centres) in latex
+    assert "-0.000" not in latex
+    kernels = _chart(at, "conv_kernels")
+    assert [a["text"] for a in kernels["layout"]["annotations"]] == ["0", "1", "2", "3", "4"]
     text = "\n".join(e.value for e in [*at.info, *at.warning])
     if CHECKPOINT.exists():
         assert "learned filters" in text
