@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cache
 
 import numpy as np
+import plotly.colors
 import plotly.graph_objects as go
 
 DIVERGING = "RdBu_r"  # signed values (kernels, pre-activations): blue < 0 < red
@@ -19,6 +21,13 @@ def as_numpy(a) -> np.ndarray:
     return np.asarray(a, dtype=np.float64)
 
 
+@cache
+def colorscale_stops(name: str) -> tuple[tuple[float, str], ...]:
+    """A named plotly colorscale ("RdBu_r", "gray") as explicit stops: plotly.js knows only a few
+    names, and figures built without validation are not translated for it."""
+    return tuple((float(v), c) for v, c in plotly.colors.get_colorscale(name))
+
+
 def heatmap(
     z,
     *,
@@ -29,32 +38,45 @@ def heatmap(
     zmax: float | None = None,
     annotate: bool = False,
     fmt: str = ".2f",
+    hover_fmt: str | None = None,
+    text_size: int = 11,
     height: int = 320,
     showscale: bool = True,
     x_labels: Sequence | None = None,
     y_labels: Sequence | None = None,
 ) -> go.Figure:
-    """An image-like heatmap: row 0 at the top, square cells, optional numbers in the cells."""
+    """An image-like heatmap: row 0 at the top, square cells, optional numbers in the cells.
+
+    Built as a plain dict without plotly's per-property validation: ~3-10× faster, which
+    matters with a dozen figures per rerun.
+    """
     z = as_numpy(z)
+    # cell gaps only on small grids (both axes), else one axis gets white stripes
     gap = 1 if max(z.shape) <= 12 else 0
-    trace = go.Heatmap(
-        z=z, colorscale=colorscale, zmid=zmid, zmin=zmin, zmax=zmax, showscale=showscale,
-        x=list(x_labels) if x_labels is not None else None,
-        y=list(y_labels) if y_labels is not None else None,
-        hovertemplate="row %{y}, col %{x}<br>%{z:" + fmt + "}<extra></extra>",
-        # cell gaps only on small grids (both axes), else one axis gets white stripes
-        xgap=gap, ygap=gap,
+    trace = dict(
+        type="heatmap", z=z, colorscale=[list(stop) for stop in colorscale_stops(colorscale)],
+        zmid=zmid, zmin=zmin, zmax=zmax, showscale=showscale, xgap=gap, ygap=gap,
+        hovertemplate="row %{y}, col %{x}<br>%{z:" + (hover_fmt or fmt) + "}<extra></extra>",
     )
+    trace = {k: v for k, v in trace.items() if v is not None}
+    if x_labels is not None:
+        trace["x"] = list(x_labels)
+    if y_labels is not None:
+        trace["y"] = list(y_labels)
+    if showscale:
+        trace["colorbar"] = dict(thickness=12)
     if annotate:
         trace.update(text=[[format(v, fmt) for v in row] for row in z], texttemplate="%{text}",
-                     textfont={"size": 11})
-    fig = go.Figure(trace)
-    fig.update_layout(
-        title=title, height=height, margin=dict(l=10, r=10, t=40 if title else 10, b=10),
+                     textfont=dict(size=text_size))
+    layout = dict(
+        height=height, margin=dict(l=10, r=10, t=40 if title else 10, b=10),
+        yaxis=dict(autorange="reversed", scaleanchor="x", constrain="domain", showgrid=False,
+                   zeroline=False),
+        xaxis=dict(constrain="domain", showgrid=False, zeroline=False, side="bottom"),
     )
-    fig.update_yaxes(autorange="reversed", scaleanchor="x", constrain="domain", showgrid=False)
-    fig.update_xaxes(constrain="domain", showgrid=False, side="bottom")
-    return fig
+    if title:
+        layout["title"] = dict(text=title, font=dict(size=14))
+    return go.Figure(dict(data=[trace], layout=layout), _validate=False)
 
 
 def add_box(fig: go.Figure, row: int, col: int, height: int, width: int,
