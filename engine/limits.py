@@ -29,6 +29,9 @@ BOUNDS: dict[str, Bound] = {
     "shift": Bound(-4, 4),
     "image_side": Bound(8, 64),
     "batch": Bound(1, 4096),
+    "seq_len": Bound(1, 200),
+    "hidden_size": Bound(1, 256),
+    "input_size": Bound(1, 512),
 }
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
