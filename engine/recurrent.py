@@ -246,7 +246,8 @@ def gru(x, weight_ih, weight_hh, bias_ih, bias_hh, h0=None) -> GRUTrace:
 
 def gru_textbook(x, weight_ih, weight_hh, bias_ih, bias_hh, h0=None) -> GRUTrace:
     """The GRU of Cho et al. (2014): reset applied to h_{t−1} before W_hn. Not equal to nn.GRU
-    in general; equal when r_t ≡ 1, or at a step where h_{t−1} = 0."""
+    in general. Equal when r_t ≡ 1; at a step where h_{t−1} = 0 only if also b_hn = 0 (torch
+    then adds r_t ⊙ b_hn, the textbook b_hn)."""
     return _gru_loop(gru_textbook_step, "gru", x, weight_ih, weight_hh, bias_ih, bias_hh, h0)
 
 

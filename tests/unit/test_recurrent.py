@@ -153,6 +153,16 @@ def test_gru_trace(variant):
     h_prev = torch.cat([tr.h0[None], tr.h[:-1]])
     # h_t = (1 − z_t) ⊙ n_t + z_t ⊙ h_{t−1}
     assert (tr.h - ((1 - tr.z) * tr.n + tr.z * h_prev)).abs().max() < 1e-12
+    W_in, W_hn = module.weight_ih_l0.detach()[2 * H:], module.weight_hh_l0.detach()[2 * H:]
+    b_in, b_hn = module.bias_ih_l0.detach()[2 * H:], module.bias_hh_l0.detach()[2 * H:]
+    if variant is rec.gru:
+        # n_t = tanh(W_in x_t + b_in + r_t ⊙ hn_t), hn_t = W_hn h_{t−1} + b_hn
+        assert (tr.hn - (h_prev @ W_hn.T + b_hn)).abs().max() < 1e-12
+        assert (tr.n - torch.tanh(x @ W_in.T + b_in + tr.r * tr.hn)).abs().max() < 1e-12
+    else:
+        # n_t = tanh(W_in x_t + b_in + hn_t), hn_t = W_hn (r_t ⊙ h_{t−1}) + b_hn
+        assert (tr.hn - ((tr.r * h_prev) @ W_hn.T + b_hn)).abs().max() < 1e-12
+        assert (tr.n - torch.tanh(x @ W_in.T + b_in + tr.hn)).abs().max() < 1e-12
 
 
 # ----- torch's GRU vs the textbook's --------------------------------------------------------
@@ -184,10 +194,12 @@ def test_gru_textbook_equals_torch_when_reset_is_one():
 
 def test_gru_textbook_equals_torch_at_the_first_step_from_zero():
     module, x = make("gru", 5, 3, 3, 4, seed=23)
-    w = weights(module)
-    ours, book = rec.gru(x, *w), rec.gru_textbook(x, *w)
-    # h_0 = 0: r_1 ⊙ (W_hn·0 + b_hn) = r_1 ⊙ b_hn ≠ W_hn (r_1 ⊙ 0) + b_hn = b_hn … unless b_hn = 0
-    W_ih, W_hh, b_ih, b_hh = w
+    W_ih, W_hh, b_ih, b_hh = weights(module)
+    # h_0 = 0: torch adds r_1 ⊙ (W_hn·0 + b_hn) = r_1 ⊙ b_hn, the textbook W_hn (r_1 ⊙ 0) + b_hn = b_hn
+    ours, book = rec.gru(x, W_ih, W_hh, b_ih, b_hh), rec.gru_textbook(x, W_ih, W_hh, b_ih, b_hh)
+    assert (ours.h[0] - book.h[0]).abs().max() > 1e-4  # so they differ at t = 1 while b_hn ≠ 0
+    assert (ours.hn[0] - b_hh[2 * 4:]).abs().max() < 1e-12 and (book.hn[0] - b_hh[2 * 4:]).abs().max() < 1e-12
+    # … and agree there once b_hn = 0
     b_hh = b_hh.clone()
     b_hh[2 * 4:] = 0
     ours, book = rec.gru(x, W_ih, W_hh, b_ih, b_hh), rec.gru_textbook(x, W_ih, W_hh, b_ih, b_hh)
