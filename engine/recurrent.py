@@ -279,12 +279,15 @@ def hidden_grad_norms(kind, x, weight_ih, weight_hh, bias_ih, bias_hh, h0=None, 
 
     What is measured: the full Jacobian J_t = ∂h_T/∂h_t (H × H, one per batch item; items do not
     interact), as its Frobenius norm over the whole batch, √(Σ_b ‖J_t^b‖²_F); for B = 1 this is
-    plainly ‖∂h_T/∂h_t‖_F. It takes H backward passes (one per unit k of h_T), so it is meant for
-    the pages' small sizes. With wrt="h" the last entry is ‖I‖_F = √(B·H).
+    plainly ‖∂h_T/∂h_t‖_F. With wrt="h" the last entry is ‖I‖_F = √(B·H).
 
     LSTM: h_t reaches h_T only through the gates of later steps; the cell state c_t is a separate
     input of step t+1, held fixed in ∂h_T/∂h_t. wrt="c" measures ‖∂h_T/∂c_t‖_F instead, the path
     through the cell state (c_t = f_t ⊙ c_{t−1} + …), where long-range gradient survives.
+
+    How: row k of J_t is the gradient of h_T[k] alone. Rather than H backward passes, the
+    sequence is copied once per unit k along the batch axis and copy k is seeded with e_k, so one
+    forward and one backward pass give every row (in chunks, to bound memory at large sizes).
     """
     if kind not in _STEPS:
         raise ValueError(f"kind must be one of {sorted(_STEPS)}, got {kind!r}")
@@ -292,17 +295,31 @@ def hidden_grad_norms(kind, x, weight_ih, weight_hh, bias_ih, bias_hh, h0=None, 
         raise ValueError("wrt must be 'h' (or 'c' for the LSTM)")
     T, B, _, H, b_ih, b_hh = _checked(kind, x, weight_ih, weight_hh, bias_ih, bias_hh)
     weights = [w.detach() for w in (weight_ih, weight_hh, b_ih, b_hh)]
-    with torch.enable_grad():
-        states = _unrolled_states(kind, x.detach(), weights, _initial(h0, B, H, x, "h0").detach(),
-                                  _initial(c0, B, H, x, "c0").detach(), wrt)
-        h_T = states["h"][-1]
-        sq = x.new_zeros(T)
-        for k in range(H):
-            # row k of every J_t at once: ∂(Σ_b h_T[b, k]) / ∂state_t
-            rows = torch.autograd.grad(h_T[:, k].sum(), states[wrt], retain_graph=True)
-            sq = sq + torch.stack([r.pow(2).sum() for r in rows])
+    h0 = _initial(h0, B, H, x, "h0").detach()
+    c0 = _initial(c0, B, H, x, "c0").detach()
+    sq = x.new_zeros(T)
+    chunk = max(1, min(H, _GRAD_ELEMENTS // (T * B * H)))
+    for k0 in range(0, H, chunk):
+        sq = sq + _jacobian_rows_sq(kind, x.detach(), weights, h0, c0, wrt, range(k0, min(H, k0 + chunk)))
     # ‖J_t‖_F = √(Σ_k Σ_b Σ_j (∂h_T[b,k]/∂state_t[b,j])²)
     return sq.sqrt()
+
+
+# states kept per backward pass (T·copies·B·H numbers per state), to bound memory
+_GRAD_ELEMENTS = 1 << 22
+
+
+def _jacobian_rows_sq(kind, x, weights, h0, c0, wrt, units: range) -> torch.Tensor:
+    """Σ over the rows k in `units` of ‖∂h_T[:, k]/∂state_t‖², for every t: a (T,) tensor."""
+    K, B = len(units), x.shape[1]
+    with torch.enable_grad():
+        # x (T, B, D) → (T, K·B, D), h0, c0 (B, H) → (K·B, H): item k·B + b is copy k of item b
+        states = _unrolled_states(kind, x.repeat(1, K, 1), weights, h0.repeat(K, 1), c0.repeat(K, 1), wrt)
+        # seed e_k on copy k: (K, H) rows of the identity → (K·B, H)
+        seed = torch.eye(h0.shape[1], dtype=x.dtype, device=x.device)[list(units)]
+        seed = seed.repeat_interleave(B, dim=0)
+        grads = torch.autograd.grad(states["h"][-1], states[wrt], grad_outputs=seed)
+    return torch.stack([g.pow(2).sum() for g in grads])
 
 
 def _unrolled_states(kind, x, weights, h0, c0, wrt) -> dict[str, list[torch.Tensor]]:

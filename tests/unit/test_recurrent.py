@@ -391,6 +391,16 @@ def test_lstm_grad_norms_through_h_and_c():
         rec.hidden_grad_norms("rnn", x, *weights(make("rnn", 8, 1, 3, 4)[0]), wrt="c")
 
 
+@pytest.mark.parametrize("kind,wrt", [("rnn", "h"), ("lstm", "h"), ("lstm", "c")])
+def test_grad_norms_in_chunks_equal_one_pass(kind, wrt, monkeypatch):
+    module, x = make(kind, 5, 2, 3, 7, seed=35)
+    w = weights(module)
+    one_pass = rec.hidden_grad_norms(kind, x, *w, wrt=wrt)
+    # memory budget for 3 of the 7 rows at a time: chunks of 3, 3, 1
+    monkeypatch.setattr(rec, "_GRAD_ELEMENTS", 5 * 2 * 7 * 3)
+    assert (rec.hidden_grad_norms(kind, x, *w, wrt=wrt) - one_pass).abs().max() < 1e-12
+
+
 def test_grad_norms_leave_no_graph_and_work_under_no_grad():
     module, x = make("rnn", 4, 1, 2, 3, seed=34)
     with torch.no_grad():
