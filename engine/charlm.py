@@ -146,7 +146,7 @@ class TrainConfig:
     """Truncated BPTT over B parallel streams of the text, T characters per step, Adam."""
 
     seed: int = 0
-    steps: int = 2000
+    steps: int = 4000
     H: int = 128
     B: int = 64
     T: int = 100

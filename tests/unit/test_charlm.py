@@ -34,7 +34,8 @@ def test_corpus_loads_and_is_plain_text(text):
         assert mark not in text
     # stage directions dropped
     assert "Enter RODERIGO and IAGO" not in text
-    assert not corpus.unknown_chars(text.replace("0", "").translate(str.maketrans("", "", "0123456789$")))
+    # only a handful of digits and one '$' fall outside the vocabulary (they become UNK)
+    assert set(corpus.unknown_chars(text)) <= set("0123456789$")
 
 
 def test_markdown_to_text_rules():
