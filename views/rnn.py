@@ -55,10 +55,10 @@ def num(v: float, digits: int = 3) -> str:
 
 
 def recurrent_terms(w_row: torch.Tensor, h_prev: torch.Tensor) -> str:
-    """Σ_k W_hh[j,k] h_{t−1}[k] as LaTeX terms, four per line, at most MAX_TERMS then \\dots."""
+    """Σ_k W_hh[j,k] h_{t−1}[k] as LaTeX terms, three per line, at most MAX_TERMS then \\dots."""
     terms = [rf"{num(w)}\cdot{num(h)}" for w, h in zip(w_row.tolist(), h_prev.tolist(), strict=True)]
     shown = terms[:MAX_TERMS] + ([r"\dots"] if len(terms) > MAX_TERMS else [])
-    lines = [" + ".join(shown[i:i + 4]) for i in range(0, len(shown), 4)]
+    lines = [" + ".join(shown[i:i + 3]) for i in range(0, len(shown), 3)]
     return r" \\ &\qquad + ".join(lines)
 
 
@@ -74,8 +74,8 @@ def unit_formula(step: int, j: int, c: int, W: dict, h_prev: torch.Tensor, a: fl
         rf"\sum_k W_{{ih}}[{j},k]\,x_{{{step}}}[k] &= W_{{ih}}[{j},{c}] = {num(w_x, 4)} \\"
         rf"\sum_k W_{{hh}}[{j},k]\,h_{{{tp}}}[k] &= {recurrent_terms(W['W_hh'][j], h_prev)} \\"
         rf"&= {num(s_hh, 4)} \\"
-        rf"h_{{{step}}}[{j}] &= \tanh\big({num(w_x, 4)} + {num(s_hh, 4)} + {num(b_i, 4)} + {num(b_h, 4)}\big)"
-        rf" = \tanh({num(a, 4)}) = {h:.4f}"
+        rf"h_{{{step}}}[{j}] &= \tanh\big({num(w_x, 4)} + {num(s_hh, 4)} + {num(b_i, 4)} + {num(b_h, 4)}\big) \\"
+        rf"&= \tanh({a:.4f}) = {h:.4f}"
         r"\end{aligned}"
     )
 
@@ -175,6 +175,7 @@ with torch.no_grad():
 st.dataframe(pd.DataFrame({
     t("col_t"): list(range(1, T_len + 1)),
     t("col_char"): [token_label(ch) for ch in chars],
+    t("col_next"): [token_label(ch) for ch in chars[1:]] + ["—"],
     **{t("col_top", k=r + 1): [f"{token_label(VOCAB[i])}  {100 * q:.1f} %"
                                for i, q in zip(top_i[:, r].tolist(), top_p[:, r].tolist(), strict=True)]
        for r in range(3)},

@@ -197,7 +197,8 @@ def test_readout_is_labelled_untrained_and_sums_to_probabilities():
     assert lessons.text("rnn", "untrained", "en") in [w.value for w in at.warning]
     top = at.dataframe[1].value
     assert len(top) == 11
-    first = [float(s.split()[-2]) for s in top.iloc[:, 2]]
+    first = [float(s.split()[-2]) for s in top.iloc[:, 3]]
+    assert list(top.iloc[:, 2])[:2] == ["e", "l"]
     assert all(0 < p < 100 for p in first)
 
 
