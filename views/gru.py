@@ -83,7 +83,7 @@ def num(v: float, digits: int = 3) -> str:
     return f"({s})" if v < 0 else s
 
 
-def recurrent_sum(name: str, j: int, weights_row: torch.Tensor, h_prev: torch.Tensor) -> str:
+def recurrent_sum(name: str, j: int, tt: int, weights_row: torch.Tensor, h_prev: torch.Tensor) -> str:
     """Σ_m W[j,m] h_{t−1}[m] written out: up to TERMS products, then \\dots, then the total."""
     H = len(h_prev)
     terms = [rf"{num(float(w), 2)}\cdot{num(float(h), 2)}" for w, h in zip(weights_row[:TERMS], h_prev[:TERMS])]
@@ -92,8 +92,8 @@ def recurrent_sum(name: str, j: int, weights_row: torch.Tensor, h_prev: torch.Te
     total = float(weights_row @ h_prev)
     lines = [" + ".join(terms[i:i + 4]) for i in range(0, len(terms), 4)]
     body = r" \\ &\qquad + ".join(lines)
-    return (rf"\textstyle\sum_{{m}} W_{{{name}}}[{j},m]\,h_{{t-1}}[m] &= {body} \\ "
-            rf"&= {num(total, 4)}")
+    return (rf"\textstyle\sum_{{m}} W_{{{name}}}[{j},m]\,h_{{{tt - 1}}}[m] &= {body} \\ "
+            rf"&= {total:.4f}")
 
 
 def unit_equations(W: dict, trace, ids: torch.Tensor, step: int, j: int) -> dict[str, str]:
@@ -112,7 +112,7 @@ def unit_equations(W: dict, trace, ids: torch.Tensor, step: int, j: int) -> dict
         # pre = W_i[j, k] + b_i[j] + Σ_m W_h[j, m] h_{t−1}[m] + b_h[j]
         pre = float(W_i[j, k]) + float(b_i[j]) + s + float(b_h[j])
         out[gate] = (
-            rf"\begin{{aligned}} {recurrent_sum('h' + gate, j, W_h[j], h_prev)} \\ "
+            rf"\begin{{aligned}} {recurrent_sum('h' + gate, j, tt, W_h[j], h_prev)} \\ "
             rf"{gate}_{{{tt}}}[{j}] &= \sigma\big(W_{{i{gate}}}[{j},{k}] + b_{{i{gate}}}[{j}] + "
             rf"\textstyle\sum_m W_{{h{gate}}}[{j},m]\,h_{{{tt - 1}}}[m] + b_{{h{gate}}}[{j}]\big) \\ "
             rf"&= \sigma\big({num(float(W_i[j, k]))} + {num(float(b_i[j]))} + {num(s)} + {num(float(b_h[j]))}\big) \\ "
@@ -120,10 +120,10 @@ def unit_equations(W: dict, trace, ids: torch.Tensor, step: int, j: int) -> dict
     s = float(W_hn[j] @ h_prev)
     pre_n = float(W_in[j, k]) + float(b_in[j]) + r * (s + float(b_hn[j]))
     out["n"] = (
-        rf"\begin{{aligned}} {recurrent_sum('hn', j, W_hn[j], h_prev)} \\ "
+        rf"\begin{{aligned}} {recurrent_sum('hn', j, tt, W_hn[j], h_prev)} \\ "
         rf"n_{{{tt}}}[{j}] &= \tanh\big(W_{{in}}[{j},{k}] + b_{{in}}[{j}] + r_{{{tt}}}[{j}]\,"
         rf"(\textstyle\sum_m W_{{hn}}[{j},m]\,h_{{{tt - 1}}}[m] + b_{{hn}}[{j}])\big) \\ "
-        rf"&= \tanh\big({num(float(W_in[j, k]))} + {num(float(b_in[j]))} + {r:.3f}\cdot({num(s)} + "
+        rf"&= \tanh\big({num(float(W_in[j, k]))} + {num(float(b_in[j]))} + {r:.3f}\cdot({s:.3f} + "
         rf"{num(float(b_hn[j]))})\big) \\ "
         rf"&= \tanh({pre_n:.4f}) = {n:.4f} \end{{aligned}}")
     hp = float(h_prev[j])
@@ -211,13 +211,9 @@ st.markdown(t("one_hot_note", t=step + 1, ch=labels[step], k=int(ids[step]), j=j
 if step == 0:
     st.caption(t("h0_note"))
 eqs = unit_equations(W, trace, ids, step, j)
-c_rz, c_nh = st.columns(2)
-with c_rz:
-    st.latex(eqs["r"])
-    st.latex(eqs["z"])
-with c_nh:
-    st.latex(eqs["n"])
-    st.latex(eqs["h"])
+# full width: a written-out recurrent sum is too wide for half a page
+for name in KINDS:
+    st.latex(eqs[name])
 st.caption(t("sum_note", terms=TERMS))
 
 # ----- torch's reset placement vs the textbook's ------------------------------------------
@@ -253,8 +249,8 @@ for kind in ("rnn", "gru", "lstm"):
     G = GATES[kind]
     # params = G·(H·D + H·H + 2H)
     block = H * D + H * H + 2 * H
-    lines.append(rf"\text{{{names[kind]}}}:\ {G}\cdot({H}\cdot{D} + {H}\cdot{H} + 2\cdot{H}) "
-                 rf"&= {G}\cdot{block} = {counts[kind]:,}".replace(",", "{,}"))
+    lines.append(rf"\text{{{names[kind]}}} &= {G}\cdot({H}\cdot{D} + {H}\cdot{H} + 2\cdot{H}) "
+                 rf"= {G}\cdot{block} = {counts[kind]:,}".replace(",", "{,}"))
 st.latex(r"\begin{aligned} \text{params} &= G\cdot(H\cdot D + H\cdot H + 2H) \\ "
          + r" \\ ".join(lines) + r" \end{aligned}")
 table = pd.DataFrame({

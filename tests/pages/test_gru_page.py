@@ -197,5 +197,5 @@ def test_parameter_counts_equal_torch(H):
     latex = next(e.value for e in at.latex if "params" in e.value)
     block = H * D + H * H + 2 * H
     for G, n in zip((1, 3, 4), expected):
-        assert rf"{G}\cdot({H}\cdot{D} + {H}\cdot{H} + 2\cdot{H}) &= {G}\cdot{block}" in latex
+        assert rf"&= {G}\cdot({H}\cdot{D} + {H}\cdot{H} + 2\cdot{H}) = {G}\cdot{block}" in latex
         assert f"{n:,}".replace(",", "{,}") in latex
