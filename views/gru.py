@@ -74,6 +74,29 @@ def torch_gru_output(x: torch.Tensor, W: dict[str, torch.Tensor]) -> torch.Tenso
     return out
 
 
+OPEN_RESET = 20.0  # b_ir = b_hr = 20 with W_ir = W_hr = 0: r_t = σ(40) ≈ 1 − 4·10⁻¹⁸
+
+
+def variant_gaps(x: torch.Tensor, W: dict[str, torch.Tensor]) -> dict[str, tuple[float, float]]:
+    """max |h_torch − h_textbook| (at t = 1, over all steps) for the learner's weights and two
+    edited copies: b_hn = 0, and the reset gate forced open (r_t ≈ 1)."""
+    H = W["weight_hh"].shape[1]
+    no_bhn = {**W, "bias_hh": W["bias_hh"].clone()}
+    no_bhn["bias_hh"][2 * H:] = 0
+    open_r = {name: w.clone() for name, w in W.items()}
+    # rows [0, H) of every block are the reset gate's (torch stacks r, z, n)
+    open_r["weight_ih"][:H] = 0
+    open_r["weight_hh"][:H] = 0
+    open_r["bias_ih"][:H] = OPEN_RESET
+    open_r["bias_hh"][:H] = OPEN_RESET
+    out = {}
+    for name, weights in (("yours", W), ("no_bhn", no_bhn), ("open_r", open_r)):
+        args = (x, weights["weight_ih"], weights["weight_hh"], weights["bias_ih"], weights["bias_hh"])
+        gap = (gru(*args).h - gru_textbook(*args).h).abs()
+        out[name] = (float(gap[0].max()), float(gap.max()))
+    return out
+
+
 # ----- formulas with live numbers ----------------------------------------------------------
 
 
@@ -237,6 +260,14 @@ st.metric(t("variants_metric"), f"{float(gap.max()):.2e}")
 st.caption(t("variants_first", d1=f"{float(per_step[0]):.2e}",
              bhn=f"{float(W['bias_hh'].chunk(3)[2].abs().max()):.3f}"))
 st.markdown(t("variants_same"))
+with torch.no_grad():
+    gaps = variant_gaps(x, W)
+st.dataframe(pd.DataFrame({
+    t("col_weights"): [t(f"weights_{name}", b=f"{OPEN_RESET:g}") for name in gaps],
+    t("col_gap_t1"): [f"{g[0]:.2e}" for g in gaps.values()],
+    t("col_gap_all"): [f"{g[1]:.2e}" for g in gaps.values()],
+}), hide_index=True)
+st.caption(t("variants_table_help"))
 
 # ----- parameter counts -------------------------------------------------------------------
 st.header(t("params_header"))

@@ -190,7 +190,7 @@ def test_torch_check_and_variants():
 def test_parameter_counts_equal_torch(H):
     at = _page()
     at.slider(key="gru_H").set_value(H).run()
-    frame = at.dataframe[0].value
+    frame = next(df.value for df in at.dataframe if "G" in df.value.columns)
     ours, theirs = frame.iloc[:, 2].tolist(), frame.iloc[:, 3].tolist()
     expected = [sum(p.numel() for p in m(D, H).parameters()) for m in (nn.RNN, nn.GRU, nn.LSTM)]
     assert ours == expected and theirs == expected
@@ -199,3 +199,16 @@ def test_parameter_counts_equal_torch(H):
     for G, n in zip((1, 3, 4), expected):
         assert rf"&= {G}\cdot({H}\cdot{D} + {H}\cdot{H} + 2\cdot{H}) = {G}\cdot{block}" in latex
         assert f"{n:,}".replace(",", "{,}") in latex
+
+
+def test_variants_agree_where_the_page_says_they_do():
+    at = _page()
+    frame = next(df.value for df in at.dataframe if "G" not in df.value.columns)
+    t1, every = ([float(v) for v in frame.iloc[:, c]] for c in (1, 2))
+    yours, no_bhn, open_r = zip(t1, every)
+    # the learner's weights: different from the first step on
+    assert yours[0] > 1e-3 and yours[1] > 1e-3
+    # b_hn = 0: equal at t = 1 (from h_0 = 0), not later
+    assert no_bhn[0] < 1e-15 and no_bhn[1] > 1e-3
+    # reset gate open: equal at every step
+    assert open_r[1] < 1e-12
