@@ -20,5 +20,9 @@ pages = {
         st.Page("views/pooling.py", title=t("nav_pooling"), icon=":material/filter_center_focus:", url_path="pooling"),
         st.Page("views/cnn.py", title=t("nav_cnn"), icon=":material/neurology:", url_path="cnn"),
     ],
+    t("nav_rnn_group"): [
+        st.Page("views/rnn.py", title=t("nav_rnn"), icon=":material/replay:", url_path="rnn"),
+        st.Page("views/gru.py", title=t("nav_gru"), icon=":material/join:", url_path="gru"),
+    ],
 }
 st.navigation(pages).run()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import lessons
 
 # Sidebar order, as app.py builds st.navigation.
-ORDER = ["home", "conv", "pooling", "cnn"]
+ORDER = ["home", "conv", "pooling", "cnn", "rnn", "gru"]
 ZH = lessons.LANGS["zh"]  # 简体中文
 EN = lessons.LANGS["en"]
 
@@ -39,6 +39,6 @@ def test_language_switch_persists_across_pages(lab, cjk, publish_shot):
 
     # and back: English again on the page we are on
     lab.set_language(EN)
-    assert lab.h1() == lessons.text("cnn", "title", "en")
+    assert lab.h1() == lessons.text(ORDER[-1], "title", "en")
     assert not any(cjk.search(s) for s in lab.nav_labels()), lab.nav_labels()
     lab.assert_clean()
