@@ -342,6 +342,20 @@ class Lab:
     def wait_idle(self, **kw) -> None:
         wait_idle(self.page, **kw)
 
+    def type_into(self, box, text: str) -> None:
+        """Replace a text box's value and submit it with Enter, like a learner, and wait for the
+        rerun. Enter is pressed once the widget shows "Press Enter to apply": a press that comes
+        before the widget has taken the typed value can be lost on a busy machine."""
+        box.scroll_into_view_if_needed()
+        box.fill(text)
+        hint = self.page.locator("[data-testid='stMain'] [data-testid='InputInstructions']").first
+        try:
+            hint.wait_for(state="visible", timeout=5000)
+        except Exception:
+            time.sleep(0.5)
+        with self.rerun():
+            box.press("Enter")
+
     def assert_clean(self) -> None:
         assert_clean(self.page)
         assert not self.errors, "JavaScript errors:\n" + "\n".join(self.errors)

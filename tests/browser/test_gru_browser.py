@@ -15,10 +15,7 @@ SENTENCE = "the cat sat"
 def type_text(lab, text: str) -> None:
     """Replace the text in the page's text box and submit it with Enter, like a learner."""
     box = lab.page.locator("[data-testid='stMain'] input[data-testid='stTextInputField']")
-    box.scroll_into_view_if_needed()
-    box.fill(text)
-    with lab.rerun():
-        box.press("Enter")
+    lab.type_into(box, text)
 
 
 def tick_text(lab, index: int = 0) -> str:

@@ -31,9 +31,7 @@ def test_rnn_page_types_a_sentence(lab, cjk, lang):
     assert "".join(_heatmap_ticks(lab)) == "hello␣world"
 
     box = lab.page.locator("[data-testid='stTextInput'] input").first
-    box.fill(SENTENCE)
-    with lab.rerun():
-        box.press("Enter")
+    lab.type_into(box, SENTENCE)
     assert "".join(_heatmap_ticks(lab)) == SENTENCE.replace(" ", "␣")
 
     lab.shot(f"rnn-{lang}")
