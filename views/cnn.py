@@ -95,12 +95,6 @@ def on_cpu(tr: CNNTrace) -> dict[str, torch.Tensor]:
     return {name: getattr(tr, name)[0].detach().cpu().double() for name in tr.__dataclass_fields__}
 
 
-def limit_message(e: LimitError) -> str:
-    params = dict(e.params)
-    params["name"] = t(f"name_{params['name']}")
-    return t("err_limit", **params)
-
-
 def strongest(maps: torch.Tensor) -> tuple[int, int, int]:
     """(k, i, j) of the largest value in maps (K, H, W)."""
     K, H, W = maps.shape
@@ -185,7 +179,7 @@ with pick_channels:
         if lo > hi:
             raise LimitError("channel", lo, 0, hi)
     except LimitError as e:
-        st.error(limit_message(e))
+        st.error(t.error(e))
         st.stop()
     channels = list(range(lo, hi + 1))
 with shape_note:

@@ -65,12 +65,6 @@ def loops_delta(x: np.ndarray, w: np.ndarray, b: float, s: int, p: int) -> float
     return float((conv2d_loops(x64, w64, b64, s, p) - ref).abs().max())
 
 
-def limit_message(e: LimitError) -> str:
-    params = dict(e.params)
-    params["name"] = t(f"name_{params['name']}")
-    return t("err_limit", **params)
-
-
 def kernel_frame(w: torch.Tensor) -> pd.DataFrame:
     """The kernel as an editable table: rows m, columns n."""
     k = w.shape[0]
@@ -124,7 +118,7 @@ try:
     k, s, p = check("kernel_size", int(k)), check("stride", int(s)), check("padding", int(p))
     b = check_bias(b_in)
 except LimitError as e:
-    st.error(limit_message(e))
+    st.error(t.error(e))
     st.stop()
 except KernelError as e:
     st.error(t.error(e))
@@ -218,7 +212,7 @@ def many_kernels_tab() -> None:
         K = check("num_kernels", int(st.slider(t("num_kernels"), 1, 32, 32, key="conv_num_kernels",
                                                persist_state="session")))
     except LimitError as e:
-        st.error(limit_message(e))
+        st.error(t.error(e))
         return
     device = get_device()
     with torch.no_grad():

@@ -12,9 +12,9 @@ import torch
 from torch import nn
 
 from engine.corpus import UNK, VOCAB, decode, encode, unknown_chars
-from engine.limits import LimitError, check
 from engine.recurrent import GATES, gru, gru_step, gru_textbook, gru_textbook_step, param_count
 from figures.gru import char_labels, gate_figure
+from widgets import blocks
 from widgets.blocks import show_code, torch_check
 from widgets.i18n import T
 
@@ -27,12 +27,7 @@ KINDS = ("r", "z", "n", "h")
 
 
 def checked(name: str, value: int) -> int:
-    """Server-side bound check; a friendly message and a stop, never a traceback."""
-    try:
-        return check(name, int(value))
-    except LimitError as e:
-        st.error(t.error(e))
-        st.stop()
+    return blocks.checked(t, name, value)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from engine.conv import avg_pool2d, max_pool2d, max_pool2d_trace, output_size, shift_image
-from engine.limits import BOUNDS, LimitError, check
+from engine.limits import BOUNDS
 from engine.models import CHECKPOINT, load_default
 from engine.pooling_demo import (
     EDGE_KERNELS,
@@ -30,6 +30,7 @@ from figures.pooling import (
     shift_figure,
     window_figure,
 )
+from widgets import blocks
 from widgets.blocks import show_code, torch_check
 from widgets.digit_input import digit_input
 from widgets.i18n import T
@@ -77,12 +78,7 @@ def cell_moved() -> None:
 
 
 def checked(name: str, value: int) -> int:
-    """Server-side bound check; a friendly message and a stop, never a traceback."""
-    try:
-        return check(name, int(value))
-    except LimitError as e:
-        st.error(t.error(e))
-        st.stop()
+    return blocks.checked(t, name, value)
 
 
 def labels(options, prefix: str):

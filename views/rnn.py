@@ -11,9 +11,10 @@ import torch
 import torch.nn.functional as F
 
 from engine.corpus import UNK, VOCAB, encode, unknown_chars
-from engine.limits import BOUNDS, LimitError, check
+from engine.limits import BOUNDS
 from engine.recurrent import hidden_grad_norms, rnn, rnn_step, scale_spectral_radius
 from figures.recurrent import grad_norm_figure, hidden_heatmap, token_label
+from widgets import blocks
 from widgets.blocks import show_code, torch_check
 from widgets.i18n import T
 
@@ -26,12 +27,7 @@ TABLE_UNITS = 6  # h_t values shown per row of the unrolled table
 
 
 def checked(name: str, value: int) -> int:
-    """Server-side bound check; a friendly message and a stop, never a traceback."""
-    try:
-        return check(name, int(value))
-    except LimitError as e:
-        st.error(t.error(e))
-        st.stop()
+    return blocks.checked(t, name, value)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)

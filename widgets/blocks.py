@@ -6,6 +6,7 @@ import inspect
 
 import streamlit as st
 
+from engine.limits import LimitError, check
 from widgets.i18n import T
 
 TOLERANCE = 1e-6
@@ -27,3 +28,13 @@ def torch_check(delta: float, reference: str) -> None:
         st.success(t("check_ok", delta=f"{delta:.1e}"))
     else:
         st.error(t("check_bad", delta=f"{delta:.1e}"))
+
+
+def checked(t: T, name: str, value) -> int:
+    """engine.limits.check on the server: the value, or a translated message and a stop
+    (never a traceback) when a request bypasses the widget's own bounds."""
+    try:
+        return check(name, int(value))
+    except LimitError as e:
+        st.error(t.error(e))
+        st.stop()

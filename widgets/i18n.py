@@ -33,7 +33,12 @@ class T:
     def error(self, exc) -> str:
         """A translated message for an engine error carrying `code` and `params`."""
         code = getattr(exc, "code", None)
-        params = getattr(exc, "params", {}) or {}
+        params = dict(getattr(exc, "params", {}) or {})
         if code is None:
             return str(exc)
+        if "name" in params:
+            # the quantity's name in the learner's language, where the page names it
+            name = lessons.text(self.page, f"name_{params['name']}", self.lang)
+            if not name.startswith("⟦"):
+                params["name"] = name
         return lessons.text(self.page, f"err_{code}", self.lang, **params)
