@@ -8,6 +8,7 @@ Rows of x_t are batch items, so the formula's W x_t is computed as x_t @ Wᵀ.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -252,6 +253,17 @@ def gru_textbook(x, weight_ih, weight_hh, bias_ih, bias_hh, h0=None) -> GRUTrace
 
 
 # ----- sizes --------------------------------------------------------------------------------
+
+
+def seeded_uniform(shapes: dict[str, tuple[int, ...]], H: int, seed: int) -> dict[str, torch.Tensor]:
+    """Random weights as torch initialises nn.RNN, nn.GRU and nn.LSTM: every entry drawn from
+    U(−1/√H, 1/√H), in float64, from a generator seeded with `seed`, in the order of `shapes`."""
+    gen = torch.Generator().manual_seed(int(seed))
+    # k = 1/√H
+    k = 1.0 / math.sqrt(H)
+    # U(−k, k) = (2·U(0, 1) − 1)·k
+    return {name: (2 * torch.rand(*shape, generator=gen, dtype=torch.float64) - 1) * k
+            for name, shape in shapes.items()}
 
 
 def param_count(kind: str, D: int, H: int) -> int:

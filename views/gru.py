@@ -12,7 +12,15 @@ import torch
 from torch import nn
 
 from engine.corpus import UNK, VOCAB, decode, encode, unknown_chars
-from engine.recurrent import GATES, gru, gru_step, gru_textbook, gru_textbook_step, param_count
+from engine.recurrent import (
+    GATES,
+    gru,
+    gru_step,
+    gru_textbook,
+    gru_textbook_step,
+    param_count,
+    seeded_uniform,
+)
 from figures.gru import char_labels, gate_figure
 from widgets import blocks
 from widgets.blocks import show_code, torch_check
@@ -34,13 +42,8 @@ def checked(name: str, value: int) -> int:
 def random_weights(D: int, H: int, seed: int) -> dict[str, torch.Tensor]:
     """Weights as nn.GRU initialises them: every entry ~ U(−1/√H, 1/√H), from a seeded generator.
     Layout as torch's: weight_ih (3H, D), weight_hh (3H, H), biases (3H,), gates stacked r, z, n."""
-    gen = torch.Generator().manual_seed(seed)
-    # k = 1/√H
-    k = 1.0 / math.sqrt(H)
     shapes = {"weight_ih": (3 * H, D), "weight_hh": (3 * H, H), "bias_ih": (3 * H,), "bias_hh": (3 * H,)}
-    # U(−k, k) = k·(2·U(0, 1) − 1)
-    return {name: k * (2 * torch.rand(shape, generator=gen, dtype=torch.float64) - 1)
-            for name, shape in shapes.items()}
+    return seeded_uniform(shapes, H, seed)
 
 
 def one_hot(text: str) -> tuple[torch.Tensor, torch.Tensor]:

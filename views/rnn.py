@@ -3,8 +3,6 @@ h_t[j] written out with its numbers, an (untrained) readout, and vanishing/explo
 
 from __future__ import annotations
 
-import math
-
 import pandas as pd
 import streamlit as st
 import torch
@@ -12,7 +10,7 @@ import torch.nn.functional as F
 
 from engine.corpus import UNK, VOCAB, encode, unknown_chars
 from engine.limits import BOUNDS
-from engine.recurrent import hidden_grad_norms, rnn, rnn_step, scale_spectral_radius
+from engine.recurrent import hidden_grad_norms, rnn, rnn_step, scale_spectral_radius, seeded_uniform
 from figures.recurrent import grad_norm_figure, hidden_heatmap, token_label
 from widgets import blocks
 from widgets.blocks import show_code, torch_check
@@ -33,15 +31,8 @@ def checked(name: str, value: int) -> int:
 @st.cache_data(show_spinner=False, max_entries=64)
 def seeded_weights(H: int, seed: int) -> dict[str, torch.Tensor]:
     """Random weights as torch initialises nn.RNN and nn.Linear: uniform(−1/√H, 1/√H), seeded."""
-    gen = torch.Generator().manual_seed(seed)
-    k = 1.0 / math.sqrt(H)
-
-    def uniform(*shape):
-        # U(−k, k) = (2·U(0, 1) − 1)·k
-        return (2 * torch.rand(*shape, generator=gen, dtype=torch.float64) - 1) * k
-
-    return dict(W_ih=uniform(H, V), W_hh=uniform(H, H), b_ih=uniform(H), b_hh=uniform(H),
-                W_hy=uniform(V, H), b_y=uniform(V))
+    return seeded_uniform(dict(W_ih=(H, V), W_hh=(H, H), b_ih=(H,), b_hh=(H,), W_hy=(V, H), b_y=(V,)),
+                          H, seed)
 
 
 def num(v: float, digits: int = 3) -> str:

@@ -437,3 +437,16 @@ def test_spectral_radius_decides_vanishing_or_exploding(rho, vanish):
         assert (norms[1:] > norms[:-1]).all()  # the further back from T, the smaller
     else:
         assert norms[0] > 1e2 * norms[-1]
+
+
+def test_seeded_uniform_matches_torch_init_range_and_is_reproducible():
+    from engine.recurrent import seeded_uniform
+
+    shapes = {"weight_ih": (12, 5), "weight_hh": (12, 4), "bias_ih": (12,), "bias_hh": (12,)}
+    a, b = seeded_uniform(shapes, 4, seed=3), seeded_uniform(shapes, 4, seed=3)
+    assert all(torch.equal(a[k], b[k]) for k in shapes)
+    assert not torch.equal(a["weight_ih"], seeded_uniform(shapes, 4, seed=4)["weight_ih"])
+    for name, shape in shapes.items():
+        assert a[name].shape == shape and a[name].dtype == torch.float64
+        # nn.GRU's init: U(−1/√H, 1/√H)
+        assert a[name].abs().max() <= 0.5
