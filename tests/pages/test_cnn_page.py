@@ -3,11 +3,8 @@ the probabilities, the layer control, the torch check, and a missing checkpoint.
 
 from __future__ import annotations
 
-import base64
 import json
-from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from streamlit.testing.v1 import AppTest
@@ -16,18 +13,11 @@ import lessons
 from engine.data import embedded_mnist
 from engine.models import load_default
 from figures import cnn as fc
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.pages.apptest import open_page, plotly_array
 
 
 def _app(lang: str = "en") -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30)
-    # set the language before the first run (see tests/pages/test_home_page.py)
-    at.session_state["lang"] = lang
-    at.run()
-    at.switch_page("views/cnn.py").run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return open_page("views/cnn.py", lang)
 
 
 def _text(at: AppTest) -> str:
@@ -44,13 +34,7 @@ def _spec(chart) -> dict:
     return json.loads(chart.proto.spec)
 
 
-def _array(value) -> np.ndarray:
-    """A plotly JSON array: a list, or plotly's typed-array form {'dtype', 'bdata', 'shape'}."""
-    if isinstance(value, dict) and "bdata" in value:
-        a = np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"]))
-        shape = value.get("shape")
-        return a.reshape([int(n) for n in str(shape).split(",")]) if shape else a
-    return np.asarray(value, dtype=float)
+_array = plotly_array
 
 
 def _chart(at: AppTest, title_key: str, **fmt) -> dict:

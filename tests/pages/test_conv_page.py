@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import json
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,21 +17,15 @@ from streamlit.testing.v1 import AppTest
 from engine.kernels import KERNEL_PRESETS, preset
 from engine.models import CHECKPOINT
 from figures import conv as cf
+from tests.pages.apptest import open_page
 
-ROOT = Path(__file__).resolve().parents[2]
 PRESET = "conv_kernel_preset"
 TAB_KEYS = ("tab_many", "tab_flip", "tab_relu")
 
 
 def _page(lang: str = "en", **state) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30)
-    # language and digit source before the first run (the canvas can't be driven in AppTest)
-    at.session_state["lang"] = lang
-    at.session_state["digit_source"] = "dataset"
-    for key, value in state.items():
-        at.session_state[key] = value
-    at.run()
-    at.switch_page("views/conv.py").run()
+    # the digit source too (the canvas can't be driven in AppTest)
+    at = open_page("views/conv.py", lang, digit_source="dataset", **state)
     _ok(at)
     return at
 

@@ -3,11 +3,9 @@ torch check and the parameter counts."""
 
 from __future__ import annotations
 
-import base64
 import json
 import math
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,20 +15,14 @@ from torch import nn
 
 from engine.corpus import VOCAB, encode
 from engine.recurrent import gru
+from tests.pages.apptest import open_page, plotly_array
 
-ROOT = Path(__file__).resolve().parents[2]
 PAGE = "views/gru.py"
 D = len(VOCAB)
 
 
 def _page(lang: str = "en") -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30)
-    # the language goes in before the first run (AppTest drops a sidebar radio's later value)
-    at.session_state["lang"] = lang
-    at.run()
-    at.switch_page(PAGE).run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return open_page("views/gru.py", lang)
 
 
 def _texts(at: AppTest) -> list[str]:
@@ -47,13 +39,7 @@ def _texts(at: AppTest) -> list[str]:
     return parts
 
 
-def _array(v) -> np.ndarray:
-    if isinstance(v, dict) and "bdata" in v:
-        a = np.frombuffer(base64.b64decode(v["bdata"]), dtype=np.dtype(v["dtype"]))
-        if v.get("shape"):
-            a = a.reshape([int(n) for n in str(v["shape"]).split(",")])
-        return a.astype(float)
-    return np.asarray(v, dtype=float)
+_array = plotly_array
 
 
 def _charts(at: AppTest) -> list[dict]:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,21 +13,14 @@ from streamlit.testing.v1 import AppTest
 
 from engine.models import load_default
 from engine.pooling_demo import EDGE_KERNELS, STAGES, feature_map, translation_demo
+from tests.pages.apptest import open_page, plotly_array
 
-ROOT = Path(__file__).resolve().parents[2]
 CELL = re.compile(r"\\mathrm\{out\}\[(\d+),(\d+)\]")
 RESULT = re.compile(r"&= (-?\d+\.\d+) \\end\{aligned\}")
 
 
 def _page(lang: str = "en") -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30)
-    # The language goes in before the first run: AppTest drops a sidebar widget's value set
-    # with set_value() on later runs (a real browser keeps it).
-    at.session_state["lang"] = lang
-    at.run()
-    at.switch_page("views/pooling.py").run()
-    assert not at.exception
-    return at
+    return open_page("views/pooling.py", lang)
 
 
 def _texts(at: AppTest) -> list[str]:
@@ -54,15 +45,7 @@ def _chart(at: AppTest, title_start: str) -> dict:
     raise AssertionError(f"no chart titled {title_start!r}")
 
 
-def _array(v) -> np.ndarray:
-    """A plotly JSON array: a list, or a typed array {dtype, bdata (base64), shape}."""
-    if isinstance(v, dict) and "bdata" in v:
-        a = np.frombuffer(base64.b64decode(v["bdata"]), dtype=np.dtype(v["dtype"]))
-        shape = v.get("shape")
-        if shape:
-            a = a.reshape([int(n) for n in str(shape).split(",")])
-        return a.astype(float)
-    return np.asarray(v, dtype=float)
+_array = plotly_array
 
 
 def _digit(at: AppTest) -> torch.Tensor:

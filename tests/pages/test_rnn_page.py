@@ -3,11 +3,9 @@ readout, the gradient curve under the ρ slider, and the check against nn.RNN.""
 
 from __future__ import annotations
 
-import base64
 import json
 import math
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,21 +17,15 @@ import lessons
 from engine.corpus import VOCAB, encode
 from engine.limits import BOUNDS
 from engine.recurrent import rnn
+from tests.pages.apptest import open_page, plotly_array
 
-ROOT = Path(__file__).resolve().parents[2]
 PAGE = "views/rnn.py"
 UNIT = re.compile(r"h_\{(\d+)\}\[(\d+)\] &= \\tanh\\big\(")
 RESULT = re.compile(r"= (-?\d+\.\d+)\\end\{aligned\}")
 
 
 def _page(lang: str = "en") -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30)
-    # the language goes in before the first run (AppTest drops sidebar values set later)
-    at.session_state["lang"] = lang
-    at.run()
-    at.switch_page(PAGE).run()
-    assert not at.exception
-    return at
+    return open_page("views/rnn.py", lang)
 
 
 def _texts(at: AppTest) -> list[str]:
@@ -50,15 +42,7 @@ def _texts(at: AppTest) -> list[str]:
     return parts
 
 
-def _array(v) -> np.ndarray:
-    """A plotly JSON array: a list, or a typed array {dtype, bdata (base64), shape}."""
-    if isinstance(v, dict) and "bdata" in v:
-        a = np.frombuffer(base64.b64decode(v["bdata"]), dtype=np.dtype(v["dtype"]))
-        shape = v.get("shape")
-        if shape:
-            a = a.reshape([int(n) for n in str(shape).split(",")])
-        return a.astype(float)
-    return np.asarray(v, dtype=float)
+_array = plotly_array
 
 
 def _chart(at: AppTest, trace_type: str) -> dict:
