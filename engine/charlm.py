@@ -18,7 +18,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from engine.corpus import VOCAB, CorpusError, encode
+from engine.corpus import VOCAB, CorpusError, encode, shakespeare
 
 CHECKPOINT = Path(__file__).resolve().parent.parent / "assets" / "char_lstm.pt"
 TEMPERATURE_MIN, TEMPERATURE_MAX = 0.05, 5.0
@@ -161,10 +161,25 @@ def streams(ids: torch.Tensor, B: int) -> torch.Tensor:
     return ids[: N * B].reshape(B, N).t()  # (N, B)
 
 
-def split_ids(ids: torch.Tensor, held_out: float = 0.05) -> tuple[torch.Tensor, torch.Tensor]:
+HELD_OUT = 0.05  # the last 5% of the corpus is validation text, never trained on
+
+
+def split_ids(ids: torch.Tensor, held_out: float = HELD_OUT) -> tuple[torch.Tensor, torch.Tensor]:
     """(train, validation): the last `held_out` fraction of the text is held out."""
     n_val = int(ids.numel() * held_out)
     return ids[:-n_val], ids[-n_val:]
+
+
+def held_out_text(n_chars: int) -> str:
+    """n_chars of the validation text (see split_ids; one id per character, so the split falls
+    at the same place in the text), starting at the first speech that begins inside it."""
+    if not 1 <= int(n_chars) <= MAX_SAMPLE_CHARS:
+        raise CorpusError("passage_length", f"n_chars must be between 1 and {MAX_SAMPLE_CHARS}.",
+                          value=n_chars, low=1, high=MAX_SAMPLE_CHARS)
+    text = shakespeare()
+    validation = text[len(text) - int(len(text) * HELD_OUT):]
+    start = validation.find("\n\n") + 2
+    return validation[start:start + int(n_chars)]
 
 
 def train_char_lstm(cfg: TrainConfig, train_ids: torch.Tensor, vocab: str = VOCAB, on_step=None) -> CharLSTM:

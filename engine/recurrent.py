@@ -94,8 +94,11 @@ def rnn_step(x_t, h_prev, weight_ih, weight_hh, bias_ih, bias_hh):
     return a_t, h_t
 
 
-def lstm_step(x_t, h_prev, c_prev, weight_ih, weight_hh, bias_ih, bias_hh):
-    """One LSTM step → dict of i_t, f_t, g_t, o_t, c_t, h_t and the pre-activations, each (B, H)."""
+def lstm_step(x_t, h_prev, c_prev, weight_ih, weight_hh, bias_ih, bias_hh, force=None):
+    """One LSTM step → dict of i_t, f_t, g_t, o_t, c_t, h_t and the pre-activations, each (B, H).
+
+    force (ablations only): {gate: value} replaces that gate by a constant, e.g. {"f": 1.0}
+    keeps the whole cell state, {"o": 1.0} removes the output gate. None: the real LSTM."""
     # torch stacks the four gates' blocks in the order i, f, g, o
     W_ii, W_if, W_ig, W_io = weight_ih.chunk(4)
     W_hi, W_hf, W_hg, W_ho = weight_hh.chunk(4)
@@ -113,6 +116,9 @@ def lstm_step(x_t, h_prev, c_prev, weight_ih, weight_hh, bias_ih, bias_hh):
     # o_t = σ(W_io x_t + b_io + W_ho h_{t−1} + b_ho)
     pre_o = x_t @ W_io.T + b_io + h_prev @ W_ho.T + b_ho
     o_t = torch.sigmoid(pre_o)
+    if force:
+        i_t, f_t, g_t, o_t = (torch.full_like(v, float(force[k])) if k in force else v
+                              for k, v in zip("ifgo", (i_t, f_t, g_t, o_t)))
     # c_t = f_t ⊙ c_{t−1} + i_t ⊙ g_t
     c_t = f_t * c_prev + i_t * g_t
     # h_t = o_t ⊙ tanh(c_t)
@@ -215,14 +221,17 @@ def rnn(x, weight_ih, weight_hh, bias_ih, bias_hh, h0=None) -> RNNTrace:
     return RNNTrace(pre=torch.stack(pre), h=torch.stack(hs), h0=h0)
 
 
-def lstm(x, weight_ih, weight_hh, bias_ih, bias_hh, h0=None, c0=None) -> LSTMTrace:
-    """LSTM over x (T, B, D), equal to nn.LSTM; the trace holds every gate at every step."""
+def lstm(x, weight_ih, weight_hh, bias_ih, bias_hh, h0=None, c0=None, force=None) -> LSTMTrace:
+    """LSTM over x (T, B, D), equal to nn.LSTM; the trace holds every gate at every step.
+    force: see lstm_step (ablations; the default None is the real LSTM)."""
     T, B, _, H, b_ih, b_hh = _checked("lstm", x, weight_ih, weight_hh, bias_ih, bias_hh)
+    if force is not None and (set(force) - set("ifgo")):
+        raise ValueError(f"force may only name the gates i, f, g, o; got {sorted(force)}")
     h0 = _initial(h0, B, H, x, "h0")
     c0 = _initial(c0, B, H, x, "c0")
     h_t, c_t, steps = h0, c0, []
     for t in range(T):
-        step = lstm_step(x[t], h_t, c_t, weight_ih, weight_hh, b_ih, b_hh)
+        step = lstm_step(x[t], h_t, c_t, weight_ih, weight_hh, b_ih, b_hh, force)
         h_t, c_t = step["h"], step["c"]
         steps.append(step)
     keys = ("i", "f", "g", "o", "c", "h", "pre_i", "pre_f", "pre_g", "pre_o")
