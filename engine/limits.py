@@ -32,6 +32,14 @@ BOUNDS: dict[str, Bound] = {
     "seq_len": Bound(1, 200),
     "hidden_size": Bound(1, 256),
     "input_size": Bound(1, 512),
+    # attention, positional encodings, Transformer blocks
+    "d_model": Bound(1, 256),
+    "num_heads": Bound(1, 16),
+    "d_ff": Bound(1, 1024),
+    "tokens": Bound(1, 128),
+    "max_len": Bound(1, 512),
+    "position_shift": Bound(-512, 512),
+    "samples": Bound(1, 10_000),
 }
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
