@@ -21,10 +21,11 @@ from engine.recurrent import (
     param_count,
     seeded_uniform,
 )
-from figures.gru import char_labels, gate_figure
+from figures.recurrent import char_labels, gate_figure
 from widgets import blocks
 from widgets.blocks import show_code, torch_check
 from widgets.i18n import T
+from widgets.latex import num, recurrent_sum
 
 t = T("gru")
 MAX_CHARS = 40  # the page's bound on the text (engine.limits allows longer sequences)
@@ -98,25 +99,6 @@ def variant_gaps(x: torch.Tensor, W: dict[str, torch.Tensor]) -> dict[str, tuple
 # ----- formulas with live numbers ----------------------------------------------------------
 
 
-def num(v: float, digits: int = 3) -> str:
-    """A number for LaTeX: negative ones in parentheses when they follow an operator."""
-    s = f"{v:.{digits}f}"
-    return f"({s})" if v < 0 else s
-
-
-def recurrent_sum(name: str, j: int, tt: int, weights_row: torch.Tensor, h_prev: torch.Tensor) -> str:
-    """Σ_m W[j,m] h_{t−1}[m] written out: up to TERMS products, then \\dots, then the total."""
-    H = len(h_prev)
-    terms = [rf"{num(float(w), 2)}\cdot{num(float(h), 2)}" for w, h in zip(weights_row[:TERMS], h_prev[:TERMS])]
-    if H > TERMS:
-        terms.append(r"\dots")
-    total = float(weights_row @ h_prev)
-    lines = [" + ".join(terms[i:i + 4]) for i in range(0, len(terms), 4)]
-    body = r" \\ &\qquad + ".join(lines)
-    return (rf"\textstyle\sum_{{m}} W_{{{name}}}[{j},m]\,h_{{{tt - 1}}}[m] &= {body} \\ "
-            rf"&= {total:.4f}")
-
-
 def unit_equations(W: dict, trace, ids: torch.Tensor, step: int, j: int) -> dict[str, str]:
     """The four GRU equations for unit j at 0-based step `step`, with the live numbers."""
     k = int(ids[step])
@@ -133,7 +115,7 @@ def unit_equations(W: dict, trace, ids: torch.Tensor, step: int, j: int) -> dict
         # pre = W_i[j, k] + b_i[j] + Σ_m W_h[j, m] h_{t−1}[m] + b_h[j]
         pre = float(W_i[j, k]) + float(b_i[j]) + s + float(b_h[j])
         out[gate] = (
-            rf"\begin{{aligned}} {recurrent_sum('h' + gate, j, tt, W_h[j], h_prev)} \\ "
+            rf"\begin{{aligned}} {recurrent_sum('h' + gate, j, tt, W_h[j], h_prev, TERMS)} \\ "
             rf"{gate}_{{{tt}}}[{j}] &= \sigma\big(W_{{i{gate}}}[{j},{k}] + b_{{i{gate}}}[{j}] + "
             rf"\textstyle\sum_m W_{{h{gate}}}[{j},m]\,h_{{{tt - 1}}}[m] + b_{{h{gate}}}[{j}]\big) \\ "
             rf"&= \sigma\big({num(float(W_i[j, k]))} + {num(float(b_i[j]))} + {num(s)} + {num(float(b_h[j]))}\big) \\ "
@@ -141,7 +123,7 @@ def unit_equations(W: dict, trace, ids: torch.Tensor, step: int, j: int) -> dict
     s = float(W_hn[j] @ h_prev)
     pre_n = float(W_in[j, k]) + float(b_in[j]) + r * (s + float(b_hn[j]))
     out["n"] = (
-        rf"\begin{{aligned}} {recurrent_sum('hn', j, tt, W_hn[j], h_prev)} \\ "
+        rf"\begin{{aligned}} {recurrent_sum('hn', j, tt, W_hn[j], h_prev, TERMS)} \\ "
         rf"n_{{{tt}}}[{j}] &= \tanh\big(W_{{in}}[{j},{k}] + b_{{in}}[{j}] + r_{{{tt}}}[{j}]\,"
         rf"(\textstyle\sum_m W_{{hn}}[{j},m]\,h_{{{tt - 1}}}[m] + b_{{hn}}[{j}])\big) \\ "
         rf"&= \tanh\big({num(float(W_in[j, k]))} + {num(float(b_in[j]))} + {r:.3f}\cdot({s:.3f} + "

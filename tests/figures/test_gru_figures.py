@@ -1,11 +1,11 @@
-"""figures.gru: what each figure draws, checked on its plotly spec."""
+"""figures.recurrent.gate_figure (the GRU and LSTM heatmaps): what it draws, checked on its plotly spec."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-from figures.gru import char_labels, gate_figure, param_bars
+from figures.recurrent import char_labels, gate_figure
 
 
 def test_char_labels_make_space_and_newline_visible():
@@ -37,9 +37,3 @@ def test_gate_figure_outlines_the_picked_cell():
     # step 2 on x, unit 3 on y
     assert (box.x0, box.x1, box.y0, box.y1) == (1.5, 2.5, 2.5, 3.5)
     assert not gate_figure(torch.rand(6, 4), "abcdef", kind="n").layout.shapes
-
-
-def test_param_bars_show_the_counts():
-    fig = param_bars([10, 30, 40], ["RNN", "GRU", "LSTM"], title="params")
-    assert list(fig.data[0].y) == [10, 30, 40]
-    assert list(fig.data[0].text) == ["10", "30", "40"]
