@@ -59,6 +59,9 @@ class Ablation:
         return force or None
 
 
+INTACT = Ablation()  # no change: the trained model as it is
+
+
 def ablated_weights(W: dict[str, torch.Tensor], ablation: Ablation) -> dict[str, torch.Tensor]:
     """Copies of the weights with the ablation's edits; the originals are never changed."""
     W = {name: W[name].clone() for name in WEIGHTS}
@@ -73,14 +76,14 @@ def ablated_weights(W: dict[str, torch.Tensor], ablation: Ablation) -> dict[str,
     return W
 
 
-def run(x: torch.Tensor, W: dict[str, torch.Tensor], ablation: Ablation = Ablation(),
+def run(x: torch.Tensor, W: dict[str, torch.Tensor], ablation: Ablation = INTACT,
         h0=None, c0=None) -> LSTMTrace:
     """The LSTM (engine.recurrent.lstm) on x (T, B, D) with an ablation applied."""
     W = ablated_weights(W, ablation)
     return lstm(x, *(W[name] for name in WEIGHTS), h0=h0, c0=c0, force=ablation.force)
 
 
-def run_long(x: torch.Tensor, W: dict[str, torch.Tensor], ablation: Ablation = Ablation(),
+def run_long(x: torch.Tensor, W: dict[str, torch.Tensor], ablation: Ablation = INTACT,
              chunk: int | None = None) -> LSTMTrace:
     """run() over a sequence longer than one call allows: chunks of at most BOUNDS["seq_len"]
     steps, each starting from the previous chunk's (h, c), so the result equals one long run."""

@@ -17,7 +17,7 @@ st.header(t("map_header"))
 LESSONS = [
     # (group key, [(lesson key, page path or None when coming)])
     ("group_cnn", [("conv", "views/conv.py"), ("pooling", "views/pooling.py"), ("cnn", "views/cnn.py")]),
-    ("group_rnn", [("rnn", "views/rnn.py"), ("lstm", None), ("gru", "views/gru.py")]),
+    ("group_rnn", [("rnn", "views/rnn.py"), ("lstm", "views/lstm.py"), ("gru", "views/gru.py")]),
     ("group_attention", [("attention", None), ("multihead", None), ("positional", None), ("transformer", None)]),
     ("group_formula", [("playground", None), ("errata", None)]),
     ("group_training", [("train_cnn", None), ("train_lstm", None), ("train_transformer", None)]),
