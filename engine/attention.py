@@ -109,12 +109,14 @@ def _check_qkv(Q, K, V) -> None:
     check("d_model", V.shape[-1])
 
 
-def _check_mask(mask, full_shape: tuple[int, ...]) -> torch.Tensor:
-    """The mask broadcast to (..., T, S); it must be bool and leave every query a key."""
+def _check_mask(mask, scores: torch.Tensor) -> torch.Tensor:
+    """The mask broadcast to the scores' (..., T, S) on their device; it must be bool and leave
+    every query a key."""
     if not torch.is_tensor(mask) or mask.dtype != torch.bool:
         raise ValueError("mask must be a bool tensor (True = keep)")
+    full_shape = tuple(scores.shape)
     try:
-        mask = torch.broadcast_to(mask, full_shape)
+        mask = torch.broadcast_to(mask.to(scores.device), full_shape)
     except RuntimeError:
         raise ValueError(f"mask of shape {tuple(mask.shape)} does not broadcast to "
                          f"(..., T, S) = {full_shape}") from None
@@ -150,7 +152,7 @@ def scaled_dot_product(Q, K, V, mask=None, scale: bool = True, temperature: floa
     scaled = scores / divisor
     masked = scaled
     if mask is not None:
-        keep = _check_mask(mask, tuple(scaled.shape))
+        keep = _check_mask(mask, scaled)
         # S'_ij = −∞ where the mask drops key j for query i, so exp(S'_ij) = 0
         masked = scaled.masked_fill(~keep, -math.inf)
     # A_ij = exp(S'_ij) / Σ_j' exp(S'_ij')
@@ -217,7 +219,8 @@ def _check_mha(query, key, value, h, in_proj_weight, out_proj_weight) -> tuple[i
 
 
 def _head_mask(mask, key_padding_mask, B, h, T, S):
-    """One bool keep-mask that broadcasts to (B, h, T, S), or None."""
+    """One bool keep-mask that broadcasts to (B, h, T, S), or None (on the mask's device;
+    scaled_dot_product moves it to the scores')."""
     keep = None
     if mask is not None:
         if not torch.is_tensor(mask) or mask.dtype != torch.bool or mask.dim() not in (2, 3, 4):
@@ -235,7 +238,7 @@ def _head_mask(mask, key_padding_mask, B, h, T, S):
             raise ValueError(f"key_padding_mask must be a bool (B, S) = {(B, S)} tensor, True = real token")
         # (B, S) → (B, 1, 1, S): the same keys are kept for every head and query
         pad = key_padding_mask[:, None, None, :]
-        keep = pad if keep is None else keep & pad
+        keep = pad if keep is None else keep.to(pad.device) & pad
     return keep
 
 
