@@ -232,6 +232,28 @@ for tab, kind in zip(tabs, KINDS):
         st.plotly_chart(gate_figure(getattr(trace, kind)[:, 0], seen, kind=kind, title=t(f"fig_{kind}"),
                                     pick=(step, j), height=520, unit_label=t("unit_axis")), key=f"lstm_fig_{kind}")
 
+# ----- trained and random, side by side --------------------------------------------------------------
+st.subheader(t("side_header"))
+kind_names = {q: t(f"tab_{q}") for q in KINDS}
+side_kind = st.selectbox(t("side_label"), KINDS, index=1, key="lstm_side_kind", format_func=kind_names.get)
+if side_kind not in KINDS:
+    st.error(t("err_controls", high=SEED_MAX))
+    st.stop()
+traces = {name: traced(text, name, seed)[0] for name in ("trained", "random")}
+for col, name in zip(st.columns(2), ("trained", "random")):
+    with col:
+        st.plotly_chart(gate_figure(getattr(traces[name], side_kind)[:, 0], seen, kind=side_kind,
+                                    title=f"{source_names[name]}: {t(f'fig_{side_kind}')}", height=420,
+                                    unit_label=t("unit_axis")), key=f"lstm_side_{name}")
+values_side = {name: getattr(traces[name], side_kind) for name in traces}
+if side_kind in ("i", "f", "o"):
+    # share of gate values that are nearly shut (< 0.1) or nearly open (> 0.9)
+    share = {name: 100 * float(((v < 0.1) | (v > 0.9)).double().mean()) for name, v in values_side.items()}
+    st.caption(t("side_gates", trained=f"{share['trained']:.0f}", random=f"{share['random']:.0f}"))
+else:
+    size = {name: float(v.abs().mean()) for name, v in values_side.items()}
+    st.caption(t("side_states", trained=f"{size['trained']:.3f}", random=f"{size['random']:.3f}"))
+
 # ----- one unit, six equations ---------------------------------------------------------------------
 st.subheader(t("unit_header", t=step + 1, j=j, ch=labels[step]))
 k = int(ids[step])

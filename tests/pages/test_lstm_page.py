@@ -238,3 +238,16 @@ def test_hostile_and_huge_text_is_bounded_on_the_server():
     html = " ".join(h.proto.body for h in at.get("html"))
     # one span per character: the escaped '<' is there, a live '<script' tag is not
     assert "<script" not in html and ">&lt;</span>" in html
+
+
+def test_trained_and_random_side_by_side():
+    at = _page()
+    text = at.text_area(key="lstm_text").value
+    trained_f = plotly_array(_chart(at, "lstm_side_trained")["data"][0]["z"])
+    random_f = plotly_array(_chart(at, "lstm_side_random")["data"][0]["z"])
+    np.testing.assert_allclose(trained_f, _trained_trace(text).f[:, 0].numpy().T, atol=1e-6)
+    assert trained_f.shape == random_f.shape
+    # the caption's shares are computed: trained gates are far more decisive than random ones
+    caption = next(c.value for c in at.caption if "decisive" in c.value)
+    trained_share, random_share = (int(n) for n in re.findall(r"(\d+) %", caption))
+    assert trained_share > random_share + 10
