@@ -1,0 +1,225 @@
+"""What the attention pages need around engine.attention: seeded projections and multi-head
+parameters (torch's initialisations, from a private generator), small Q/K/V grids typed by hand
+and checked, one softmax row written out term by term, the parameter count of multi-head
+attention, and the circulating wrong identity softmax(QKᵀ/√d_k)V = (1/d_v)·softmax(QKᵀ)V
+computed both ways.
+
+Everything is float64: the pages write these numbers into formulas and compare them with torch.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from engine.attention import scaled_dot_product
+from engine.limits import BOUNDS, check
+
+MAX_ENTRY_ABS = 10.0  # |entry| of a Q, K or V typed by hand
+TEMPERATURE_MIN, TEMPERATURE_MAX = 0.1, 5.0
+SHIFT_ABOVE = 60.0  # a softmax row whose largest |logit| exceeds this is written as exp(s − max)
+
+
+class LabError(ValueError):
+    """Input a page can explain; `code` and `params` let it translate the message.
+
+    codes: matrix_shape, matrix_empty (a blank or non-numeric cell), matrix_too_big,
+    temperature, not_divisible (E not divisible by h)."""
+
+    def __init__(self, code: str, message: str, **params):
+        self.code = code
+        self.params = params
+        super().__init__(message)
+
+
+# ----- inputs -------------------------------------------------------------------------------
+
+
+def _entry(v, name: str, r: int, c: int) -> float:
+    if isinstance(v, bool):
+        raise LabError("matrix_empty", f"{name}[{r},{c}] is not a number", name=name, row=r + 1, col=c + 1)
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        f = math.nan
+    if math.isnan(f):
+        raise LabError("matrix_empty", f"{name}[{r},{c}] is empty or not a number", name=name,
+                       row=r + 1, col=c + 1)
+    if not abs(f) <= MAX_ENTRY_ABS:  # also catches ±inf
+        raise LabError("matrix_too_big", f"{name}[{r},{c}] = {f:g} exceeds ±{MAX_ENTRY_ABS:g}", name=name,
+                       row=r + 1, col=c + 1, value=f"{f:g}", limit=f"{MAX_ENTRY_ABS:g}")
+    return f
+
+
+def matrix_from_grid(rows, name: str, shape: tuple[int, int] | None = None) -> torch.Tensor:
+    """A grid of cells (lists, a numpy array, DataFrame values) → (n, d) float64 tensor.
+
+    Every cell must be a finite number with |v| ≤ MAX_ENTRY_ABS; the grid must be rectangular,
+    with n ≤ BOUNDS["tokens"] rows and d ≤ BOUNDS["d_model"] columns (exactly `shape` if given)."""
+    rows = [list(r) for r in rows]
+    n, d = len(rows), len(rows[0]) if rows else 0
+    ok = (1 <= n <= BOUNDS["tokens"].high and 1 <= d <= BOUNDS["d_model"].high
+          and all(len(r) == d for r in rows) and (shape is None or (n, d) == tuple(shape)))
+    if not ok:
+        want = "×".join(map(str, shape)) if shape else "n×d"
+        raise LabError("matrix_shape", f"{name} must be a {want} grid of numbers", name=name, shape=want)
+    return torch.tensor([[_entry(v, name, r, c) for c, v in enumerate(row)] for r, row in enumerate(rows)],
+                        dtype=torch.float64)
+
+
+def check_temperature(tau) -> float:
+    """τ as a float if TEMPERATURE_MIN ≤ τ ≤ TEMPERATURE_MAX, else LabError("temperature")."""
+    try:
+        f = float(tau)
+    except (TypeError, ValueError):
+        f = math.nan
+    if not TEMPERATURE_MIN <= f <= TEMPERATURE_MAX:
+        raise LabError("temperature", f"temperature must be between {TEMPERATURE_MIN} and {TEMPERATURE_MAX}",
+                       low=TEMPERATURE_MIN, high=TEMPERATURE_MAX, value=str(tau))
+    return f
+
+
+# ----- seeded weights -----------------------------------------------------------------------
+
+
+def _uniform(gen: torch.Generator, shape: tuple[int, ...], bound: float) -> torch.Tensor:
+    # U(−b, b) = (2·U(0, 1) − 1)·b
+    return (2 * torch.rand(*shape, generator=gen, dtype=torch.float64) - 1) * bound
+
+
+@dataclass(frozen=True)
+class Projections:
+    """W_Q, W_K, W_V, each (d_model, d_k): Q = X W_Q maps a token's vector to its query."""
+
+    W_Q: torch.Tensor
+    W_K: torch.Tensor
+    W_V: torch.Tensor
+
+
+def seeded_projections(d_model: int, d_k: int, seed: int) -> Projections:
+    """W_Q, W_K, W_V with every entry ~ U(−1/√d_model, 1/√d_model) (nn.Linear's default range,
+    fan_in = d_model), drawn in that order from a generator seeded with `seed`."""
+    check("d_model", d_model)
+    check("d_model", d_k)
+    gen = torch.Generator().manual_seed(int(seed))
+    # b = 1/√fan_in = 1/√d_model
+    b = 1 / math.sqrt(d_model)
+    return Projections(*(_uniform(gen, (d_model, d_k), b) for _ in range(3)))
+
+
+def project(X: torch.Tensor, P: Projections) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """X (T, d_model) → Q, K, V, each (T, d_k)."""
+    # Q = X W_Q, K = X W_K, V = X W_V: (T, d_model)·(d_model, d_k) → (T, d_k)
+    return X @ P.W_Q, X @ P.W_K, X @ P.W_V
+
+
+@dataclass(frozen=True)
+class MHAParams:
+    """nn.MultiheadAttention's parameters: in_proj (3E, E) stacks W_Q, W_K, W_V; out_proj is W_O."""
+
+    in_proj_weight: torch.Tensor  # (3E, E)
+    in_proj_bias: torch.Tensor  # (3E,)
+    out_proj_weight: torch.Tensor  # (E, E)
+    out_proj_bias: torch.Tensor  # (E,)
+
+
+def seeded_mha_params(E: int, seed: int) -> MHAParams:
+    """As nn.MultiheadAttention initialises them: in_proj xavier-uniform on the (3E, E) matrix,
+    out_proj U(±1/√E), both biases 0. Same distributions as torch, from a private generator."""
+    check("d_model", E)
+    gen = torch.Generator().manual_seed(int(seed))
+    # xavier_uniform: b = √(6 / (fan_in + fan_out)) = √(6 / (E + 3E))
+    W_in = _uniform(gen, (3 * E, E), math.sqrt(6.0 / (E + 3 * E)))
+    # out_proj: nn.Linear's kaiming_uniform(a=√5), b = 1/√fan_in = 1/√E
+    W_out = _uniform(gen, (E, E), 1 / math.sqrt(E))
+    zeros = torch.zeros(4 * E, dtype=torch.float64)
+    return MHAParams(W_in, zeros[: 3 * E].clone(), W_out, zeros[3 * E:].clone())
+
+
+# ----- multi-head sizes ---------------------------------------------------------------------
+
+
+def valid_heads(E: int, h_max: int | None = None) -> list[int]:
+    """Every h ≤ h_max (default: the bound on heads) that divides E."""
+    h_max = BOUNDS["num_heads"].high if h_max is None else h_max
+    return [h for h in range(1, min(E, h_max) + 1) if E % h == 0]
+
+
+def check_heads(E: int, h: int) -> int:
+    """d_k = E / h, or LabError("not_divisible") naming E, h and the h that would work."""
+    check("d_model", E)
+    check("num_heads", h)
+    if E % h:
+        valid = valid_heads(E)
+        raise LabError("not_divisible", f"E = {E} cannot be split into {h} heads: each head needs "
+                       f"d_k = E/h dimensions; h can be {valid}", E=E, h=h,
+                       valid=", ".join(map(str, valid)))
+    # d_k = E / h
+    return E // h
+
+
+def mha_param_count(E: int) -> int:
+    """Parameters of nn.MultiheadAttention(E, h) with biases: in_proj 3E·E + 3E, out_proj E·E + E.
+    h does not appear: the heads split E, they do not add weights."""
+    check("d_model", E)
+    # params = 4·E·E + 4·E
+    return 4 * E * E + 4 * E
+
+
+# ----- one softmax row, written out ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SoftmaxTerms:
+    """a_j = e_j / Z with e_j = exp(s_j − m), Z = Σ_j e_j; m = 0 unless a logit is large."""
+
+    logits: torch.Tensor  # (n,) s_j (−∞ for a masked key)
+    shift: float  # m: 0, or max_j s_j when exp would be unreadable or overflow
+    exps: torch.Tensor  # (n,) e_j (0 for a masked key)
+    Z: float
+    weights: torch.Tensor  # (n,)
+
+
+def softmax_terms(logits: torch.Tensor) -> SoftmaxTerms:
+    """softmax of one row, (n,) float, with its exponentials and their sum. −∞ entries are masked
+    keys (weight 0); at least one entry must be finite."""
+    s = torch.as_tensor(logits, dtype=torch.float64).reshape(-1)
+    finite = s[torch.isfinite(s)]
+    if finite.numel() == 0 or torch.isnan(s).any() or (s == math.inf).any():
+        raise ValueError("a softmax row needs at least one finite logit and no NaN or +∞")
+    top = float(finite.max())
+    shift = top if float(finite.abs().max()) > SHIFT_ABOVE else 0.0
+    # e_j = exp(s_j − m): the same m in every term cancels in a_j
+    exps = torch.exp(s - shift)
+    # Z = Σ_j e_j
+    Z = float(exps.sum())
+    # a_j = e_j / Z
+    return SoftmaxTerms(s, shift, exps, Z, exps / Z)
+
+
+# ----- the wrong identity ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WrongIdentity:
+    """Both sides of softmax(QKᵀ/√d_k)V = (1/d_v)·softmax(QKᵀ)V (false) on the same inputs."""
+
+    correct: torch.Tensor  # softmax(QKᵀ/√d_k) V, (T, d_v)
+    wrong: torch.Tensor  # (1/d_v)·softmax(QKᵀ) V, (T, d_v)
+    weights_scaled: torch.Tensor  # softmax(QKᵀ/√d_k), (T, S)
+    weights_unscaled: torch.Tensor  # softmax(QKᵀ), (T, S)
+    max_abs_delta: float
+
+
+def wrong_identity(Q, K, V, mask=None) -> WrongIdentity:
+    """The left side (scaled_dot_product) and the right side of the circulating identity,
+    computed on the same Q, K, V (and mask), and their largest difference."""
+    left = scaled_dot_product(Q, K, V, mask=mask)
+    plain = scaled_dot_product(Q, K, V, mask=mask, scale=False)
+    d_v = V.shape[-1]
+    # right side = (1/d_v)·softmax(QKᵀ)V
+    right = plain.output / d_v
+    delta = float((left.output - right).abs().max())
+    return WrongIdentity(left.output, right, left.weights, plain.weights, delta)
