@@ -53,7 +53,8 @@ README_MAX_BYTES = 250_000
 
 # Pages by URL path, as app.py routes them (url_path of each st.Page). The default page
 # lives at "/": Streamlit answers /home with a "Page not found" dialog.
-PAGES = {"home": "/", "conv": "/convolution", "pooling": "/pooling", "cnn": "/cnn", "rnn": "/rnn", "gru": "/gru"}
+PAGES = {"home": "/", "conv": "/convolution", "pooling": "/pooling", "cnn": "/cnn", "rnn": "/rnn",
+         "lstm": "/lstm", "gru": "/gru"}
 
 # Counts finished script runs in the page, so a test can wait for the rerun its own action
 # caused (the idle attribute alone is already "notRunning" before the rerun starts).
@@ -345,8 +346,12 @@ class Lab:
     def type_into(self, box, text: str) -> None:
         """Replace a text box's value and submit it with Enter, like a learner, and wait for the
         rerun. Enter is pressed once the widget shows "Press Enter to apply": a press that comes
-        before the widget has taken the typed value can be lost on a busy machine."""
+        before the widget has taken the typed value can be lost on a busy machine.
+
+        In a text area (st.text_area) Enter only adds a newline: Streamlit applies it on
+        Ctrl+Enter ("Press Ctrl+Enter to apply"), which is what is pressed there."""
         box.scroll_into_view_if_needed()
+        multiline = box.evaluate("e => e.tagName === 'TEXTAREA'")
         box.fill(text)
         hint = self.page.locator("[data-testid='stMain'] [data-testid='InputInstructions']").first
         try:
@@ -354,7 +359,7 @@ class Lab:
         except Exception:
             time.sleep(0.5)
         with self.rerun():
-            box.press("Enter")
+            box.press("Control+Enter" if multiline else "Enter")
 
     def assert_clean(self) -> None:
         assert_clean(self.page)

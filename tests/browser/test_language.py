@@ -5,7 +5,7 @@ from __future__ import annotations
 import lessons
 
 # Sidebar order, as app.py builds st.navigation.
-ORDER = ["home", "conv", "pooling", "cnn", "rnn", "gru"]
+ORDER = ["home", "conv", "pooling", "cnn", "rnn", "lstm", "gru"]
 ZH = lessons.LANGS["zh"]  # 简体中文
 EN = lessons.LANGS["en"]
 
