@@ -40,6 +40,10 @@ BOUNDS: dict[str, Bound] = {
     "max_len": Bound(1, 512),
     "position_shift": Bound(-512, 512),
     "samples": Bound(1, 10_000),
+    # typed formulas (engine/formula.py): grid points, random test points, length of a vector in a.b
+    "formula_grid": Bound(2, 2001),
+    "formula_points": Bound(1, 1000),
+    "vector_dim": Bound(1, 16),
 }
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
