@@ -6,9 +6,9 @@
 - rope_scores: one query q at every position m and one key k at every position n, both turned by
   RoPE; the score matrix ⟨rope(q)_m, rope(k)_n⟩ is constant along its diagonals (depends on m − n).
   additive_scores: the same with PE added instead, (q + PE_m)·(k + PE_n), which is not.
-- order_check: self-attention (Q = K = V = X) on the tokens and on the shuffled tokens; without
-  position information the outputs just follow the tokens (permutation equivariance), with PE
-  added to the positions they do not.
+- order_check: self-attention (Q = K = V = X, or seeded projections of X) on the tokens and on the
+  shuffled tokens; without position information the outputs just follow the tokens (permutation
+  equivariance), with PE added to the positions they do not.
 """
 
 from __future__ import annotations
@@ -152,24 +152,43 @@ def permutation(T: int, seed: int) -> torch.Tensor:
     return perm
 
 
+def seeded_projections(d: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """W_Q, W_K, W_V, each (d, d) float64 from N(0, 1/d) (private generator): q·k/√d then has a
+    spread near 1, so the weights are not all on the diagonal as with Q = K = V = X."""
+    check("d_model", d)
+    gen = torch.Generator().manual_seed(int(seed))
+    W = torch.randn(3, d, d, generator=gen, dtype=torch.float64) / math.sqrt(d)
+    return W[0], W[1], W[2]
+
+
 @dataclass(frozen=True)
 class OrderTrace:
     """Self-attention on the tokens in their order and shuffled, with the same positions added."""
 
     perm: torch.Tensor  # (T,): shuffled slot t holds token perm[t]
-    inputs: torch.Tensor  # (T, d): X + P (P = 0 without position information)
-    inputs_shuffled: torch.Tensor  # (T, d): X[perm] + P, the positions stay in place
+    inputs: torch.Tensor  # (T, d): Z = X + P (P = 0 without position information)
+    inputs_shuffled: torch.Tensor  # (T, d): Z' = X[perm] + P, the positions stay in place
     attn: AttentionTrace  # on inputs
     attn_shuffled: AttentionTrace  # on inputs_shuffled
     delta: float  # max |out[perm] − out_shuffled|: 0 when the outputs just follow the tokens
 
 
-def order_check(X: torch.Tensor, perm: torch.Tensor, P: torch.Tensor | None = None) -> OrderTrace:
-    """softmax(Z Zᵀ/√d) Z with Z = X + P, for X in order and for X[perm] (P stays on the positions).
+def _self_attention(Z: torch.Tensor, W) -> AttentionTrace:
+    if W is None:
+        return scaled_dot_product(Z, Z, Z)
+    W_Q, W_K, W_V = W
+    # Q = Z W_Qᵀ, K = Z W_Kᵀ, V = Z W_Vᵀ
+    return scaled_dot_product(Z @ W_Q.T, Z @ W_K.T, Z @ W_V.T)
 
-    Without P, attention is permutation-equivariant: out(X[perm]) = out(X)[perm], delta ≈ 0."""
+
+def order_check(X: torch.Tensor, perm: torch.Tensor, P: torch.Tensor | None = None,
+                W: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None) -> OrderTrace:
+    """Self-attention of Z = X + P and of Z' = X[perm] + P (the positions P do not move).
+
+    W = (W_Q, W_K, W_V), each (d, d), projects Z first; without W, Q = K = V = Z. Without P,
+    attention is permutation-equivariant: out(X[perm]) = out(X)[perm], so delta ≈ 0."""
     _table("X", X)
-    T = X.shape[0]
+    T, d = X.shape
     if not torch.is_tensor(perm) or sorted(perm.tolist()) != list(range(T)):
         raise ValueError(f"perm must be a permutation of 0 … {T - 1}")
     if P is None:
@@ -177,8 +196,10 @@ def order_check(X: torch.Tensor, perm: torch.Tensor, P: torch.Tensor | None = No
     _table("P", P)
     if P.shape != X.shape:
         raise ValueError(f"P must have X's shape {tuple(X.shape)}; got {tuple(P.shape)}")
+    if W is not None and (len(W) != 3 or any(tuple(w.shape) != (d, d) for w in W)):
+        raise ValueError(f"W must be three ({d}, {d}) matrices W_Q, W_K, W_V")
     # Z = X + P (in order) and Z' = X[perm] + P (tokens moved, positions not)
     Z, Z_shuffled = X + P, X[perm] + P
-    attn, attn_shuffled = scaled_dot_product(Z, Z, Z), scaled_dot_product(Z_shuffled, Z_shuffled, Z_shuffled)
+    attn, attn_shuffled = _self_attention(Z, W), _self_attention(Z_shuffled, W)
     delta = float((attn.output[perm] - attn_shuffled.output).abs().max())
     return OrderTrace(perm, Z, Z_shuffled, attn, attn_shuffled, delta)

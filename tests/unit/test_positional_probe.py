@@ -191,6 +191,39 @@ def test_order_check_against_sdpa(T, d, seed):
         assert probe.order_check(X, perm, PE).delta > 1e-3
 
 
+@pytest.mark.parametrize("T,d,seed", [(1, 4, 0), (3, 8, 1), (7, 16, 2), (16, 64, 3)])
+def test_order_check_with_projections_against_multihead_attention(T, d, seed):
+    X = randn(T, d, seed=seed + 100)
+    perm = probe.permutation(T, seed)
+    W = probe.seeded_projections(d, seed)
+    mha = torch.nn.MultiheadAttention(d, 1, bias=False, batch_first=True, dtype=f64)
+    with torch.no_grad():
+        mha.in_proj_weight.copy_(torch.cat(W))
+        mha.out_proj.weight.copy_(torch.eye(d, dtype=f64))
+    for P in (None, sinusoidal(T, d)):
+        tr = probe.order_check(X, perm, P, W)
+        Z = X if P is None else X + P
+        Zs = X[perm] if P is None else X[perm] + P
+        out, A = mha(Z[None], Z[None], Z[None], average_attn_weights=False)
+        out_s, A_s = mha(Zs[None], Zs[None], Zs[None], average_attn_weights=False)
+        assert (tr.attn.output - out[0]).abs().max() < 1e-10 and (tr.attn.weights - A[0, 0]).abs().max() < 1e-12
+        assert (tr.attn_shuffled.output - out_s[0]).abs().max() < 1e-10
+        assert (tr.attn_shuffled.weights - A_s[0, 0]).abs().max() < 1e-12
+    assert probe.order_check(X, perm, None, W).delta < 1e-12
+    if T >= 2:
+        assert probe.order_check(X, perm, sinusoidal(T, d), W).delta > 1e-3
+
+
+def test_seeded_projections_are_seeded_and_scaled():
+    W_Q, W_K, W_V = probe.seeded_projections(64, 5)
+    assert W_Q.shape == (64, 64) and not torch.equal(W_Q, W_K)
+    assert torch.equal(W_V, probe.seeded_projections(64, 5)[2])
+    # entries ~ N(0, 1/d): variance near 1/64
+    assert abs(torch.cat([W_Q, W_K, W_V]).var().item() * 64 - 1) < 0.05
+    with pytest.raises(ValueError, match="three"):
+        probe.order_check(randn(4, 8, seed=0), torch.arange(4), None, (W_Q, W_K, W_V))
+
+
 def test_order_check_weights_are_permuted_without_positions():
     X = randn(6, 8, seed=11)
     perm = probe.permutation(6, 3)
