@@ -1,0 +1,175 @@
+"""Figures for the positional-encoding lesson: position × dimension tables, the sine/cosine waves
+of chosen pairs, wavelengths on a log axis, similarity against distance, the shift matrix M_k, and
+attention weights with tokens on both axes."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+
+from figures.common import DIVERGING, POSITIVE, add_box, as_numpy, heatmap
+from figures.recurrent import token_label
+
+PALETTE = ("#4F46E5", "#F59E0B", "#10B981", "#EF4444", "#8B5CF6", "#0EA5E9", "#EC4899", "#84CC16")
+MAX_TOKEN_TICKS = 40
+
+
+def _layout(fig: go.Figure, title: str | None, x_title: str, y_title: str) -> go.Figure:
+    fig.update_layout(margin=dict(l=10, r=10, t=40 if title else 10, b=10))
+    if title:
+        fig.update_layout(title=dict(text=title, font=dict(size=14)))
+    fig.update_xaxes(title=dict(text=x_title))
+    fig.update_yaxes(title=dict(text=y_title))
+    return fig
+
+
+def _free_aspect(fig: go.Figure) -> go.Figure:
+    """Cells stretch to fill the width (a 128 × 8 table would be a thin strip if kept square)."""
+    fig.update_yaxes(scaleanchor=None, constrain=None)
+    fig.update_xaxes(constrain=None)
+    return fig
+
+
+def table_heatmap(values, *, title: str | None = None, pick: tuple[int, int] | None = None,
+                  x_title: str = "dimension j", y_title: str = "position pos", zmax: float | None = None,
+                  height: int = 380, row_name: str = "pos", col_name: str = "j", pick_width: int = 1) -> go.Figure:
+    """A (positions, d_model) table with positions down and dimensions across, blue < 0 < red.
+
+    zmax: the colour range ±zmax (default: the largest |value|). pick = (pos, j) outlines cells
+    j … j + pick_width − 1 of row pos (2 for a sine/cosine pair)."""
+    z = as_numpy(values)
+    if z.ndim != 2:
+        raise ValueError(f"a (positions, dimensions) table is needed, got shape {z.shape}")
+    zmax = float(zmax if zmax is not None else max(float(np.abs(z).max()), 1e-9))
+    fig = heatmap(z, title=title, colorscale=DIVERGING, zmin=-zmax, zmax=zmax, zmid=0.0, height=height)
+    fig.update_traces(hovertemplate=f"{row_name}=%{{y}}, {col_name}=%{{x}}<br>%{{z:.4f}}<extra></extra>")
+    _free_aspect(_layout(fig, title, x_title, y_title))
+    if pick is not None:
+        add_box(fig, pick[0], pick[1], 1, pick_width, line_width=2.5)
+    return fig
+
+
+def square_heatmap(values, *, title: str | None = None, x_title: str = "q", y_title: str = "p",
+                   height: int = 380, symmetric: bool = True, row_name: str = "p",
+                   col_name: str = "q") -> go.Figure:
+    """An (L, L) matrix over pairs of positions (similarities, scores), square cells."""
+    z = as_numpy(values)
+    if symmetric:
+        zmax = max(float(np.abs(z).max()), 1e-9)
+        fig = heatmap(z, title=title, colorscale=DIVERGING, zmin=-zmax, zmax=zmax, zmid=0.0, height=height)
+    else:
+        fig = heatmap(z, title=title, colorscale=POSITIVE, height=height)
+    fig.update_traces(hovertemplate=f"{row_name}=%{{y}}, {col_name}=%{{x}}<br>%{{z:.4f}}<extra></extra>")
+    return _layout(fig, title, x_title, y_title)
+
+
+def shift_matrix_figure(M, *, pair: int | None = None, title: str | None = None, x_title: str = "",
+                        y_title: str = "", height: int = 380) -> go.Figure:
+    """The block-diagonal M_k (d × d) on a −1 … 1 scale; pair i's 2×2 block outlined."""
+    z = as_numpy(M)
+    fig = heatmap(z, title=title, colorscale=DIVERGING, zmin=-1.0, zmax=1.0, zmid=0.0, height=height,
+                  annotate=z.shape[0] <= 8, fmt=".2f")
+    fig.update_traces(hovertemplate="row %{y}, col %{x}<br>%{z:.4f}<extra></extra>")
+    _layout(fig, title, x_title, y_title)
+    if pair is not None:
+        add_box(fig, 2 * pair, 2 * pair, 2, 2, line_width=2)
+    return fig
+
+
+def waves_figure(PE, pairs: Sequence[int], *, title: str | None = None, x_title: str = "pos",
+                 y_title: str = "PE", height: int = 340) -> go.Figure:
+    """PE[:, 2i] (sine, solid) and PE[:, 2i+1] (cosine, dashed) against the position, for each pair i."""
+    z = as_numpy(PE)
+    L, d = z.shape
+    pos = list(range(L))
+    data = []
+    for n, i in enumerate(pairs):
+        if not 0 <= 2 * i < d:
+            raise ValueError(f"pair {i} is outside d_model = {d}")
+        colour = PALETTE[n % len(PALETTE)]
+        for col, dash, fn in ((2 * i, "solid", "sin"), (2 * i + 1, "dash", "cos")):
+            if col >= d:
+                continue
+            name = f"{fn}(pos·ω<sub>{i}</sub>), j={col}"
+            data.append(dict(type="scatter", x=pos, y=z[:, col].tolist(), mode="lines", name=name,
+                             line=dict(color=colour, dash=dash, width=2), legendgroup=str(i),
+                             hovertemplate=f"{name}<br>pos=%{{x}}<br>%{{y:.4f}}<extra></extra>"))
+    fig = go.Figure(dict(data=data, layout=dict(
+        height=height, legend=dict(x=1.02, y=1, xanchor="left"), yaxis=dict(range=[-1.1, 1.1]))),
+        _validate=False)
+    return _layout(fig, title, x_title, y_title)
+
+
+def wavelength_figure(wavelengths, *, pick: int | None = None, title: str | None = None,
+                      x_title: str = "i", y_title: str = "λ", height: int = 320) -> go.Figure:
+    """λ_i against i on a log axis, between the lines 2π and 10000·2π; pair `pick` highlighted."""
+    lam = as_numpy(wavelengths).reshape(-1)
+    i = list(range(lam.size))
+    data = [dict(type="scatter", x=i, y=lam.tolist(), mode="lines+markers", name="λ_i",
+                 marker=dict(size=5, color=PALETTE[0]), line=dict(color=PALETTE[0]),
+                 hovertemplate="i=%{x}<br>λ=%{y:.4g}<extra></extra>")]
+    if pick is not None:
+        data.append(dict(type="scatter", x=[pick], y=[float(lam[pick])], mode="markers", name=f"i={pick}",
+                         marker=dict(size=12, color=PALETTE[1], symbol="circle-open", line=dict(width=3)),
+                         hoverinfo="skip"))
+    x_end = max(lam.size - 1, 1)
+    # the bounds as two-point lines (traces, not shapes: data coordinates on a log axis are unambiguous)
+    for v, label in ((2 * math.pi, "2π"), (10000 * 2 * math.pi, "10000·2π")):
+        data.append(dict(type="scatter", x=[0, x_end], y=[v, v], mode="lines+text", name=label,
+                         text=["", label], textposition="top left", textfont=dict(size=11, color="gray"),
+                         line=dict(color="gray", dash="dot", width=1), hoverinfo="skip"))
+    fig = go.Figure(dict(data=data, layout=dict(
+        height=height, showlegend=False,
+        yaxis=dict(type="log", exponentformat="power", range=[0.5, math.log10(10000 * 2 * math.pi) + 0.4]))),
+        _validate=False)
+    return _layout(fig, title, x_title, y_title)
+
+
+def distance_figure(distance, low, high, *, title: str | None = None, x_title: str = "|p − q|",
+                    y_title: str = "PE(p)·PE(q)", low_name: str = "min", high_name: str = "max",
+                    height: int = 340) -> go.Figure:
+    """For every distance, the largest (line) and smallest (markers) PE(p)·PE(q) over the pairs at
+    that distance: when the two coincide, the dot product depends on the distance alone."""
+    x = as_numpy(distance).reshape(-1).tolist()
+    data = [
+        dict(type="scatter", x=x, y=as_numpy(high).reshape(-1).tolist(), mode="lines", name=high_name,
+             line=dict(color=PALETTE[0], width=2), hovertemplate="Δ=%{x}<br>%{y:.6f}<extra></extra>"),
+        dict(type="scatter", x=x, y=as_numpy(low).reshape(-1).tolist(), mode="markers", name=low_name,
+             marker=dict(color=PALETTE[1], size=5), hovertemplate="Δ=%{x}<br>%{y:.6f}<extra></extra>"),
+    ]
+    fig = go.Figure(dict(data=data, layout=dict(height=height, legend=dict(orientation="h", y=-0.25))),
+                    _validate=False)
+    return _layout(fig, title, x_title, y_title)
+
+
+def token_ticks(tokens: Sequence[str]) -> tuple[list[int], list[str]]:
+    """Numeric positions and their token labels (repeated words stay separate rows/columns)."""
+    every = -(-len(tokens) // MAX_TOKEN_TICKS)
+    vals = list(range(0, len(tokens), every))
+    return vals, [token_label(tokens[v]) for v in vals]
+
+
+def weights_figure(A, row_tokens: Sequence[str], col_tokens: Sequence[str] | None = None, *,
+                   title: str | None = None, x_title: str = "key", y_title: str = "query",
+                   height: int | None = None) -> go.Figure:
+    """Attention weights (T, S) in 0 … 1, queries down and keys across, labelled by their tokens."""
+    z = as_numpy(A)
+    col_tokens = row_tokens if col_tokens is None else col_tokens
+    T, S = z.shape
+    if len(row_tokens) != T or len(col_tokens) != S:
+        raise ValueError(f"{len(row_tokens)}×{len(col_tokens)} tokens for a {T}×{S} matrix")
+    fig = heatmap(z, title=title, colorscale=POSITIVE, zmin=0.0, zmax=1.0, annotate=max(T, S) <= 10,
+                  fmt=".2f", text_size=10, height=height or max(260, 120 + 26 * T))
+    rows = [token_label(tok) for tok in row_tokens]
+    cols = [token_label(tok) for tok in col_tokens]
+    fig.update_traces(customdata=[[[rows[r], cols[c]] for c in range(S)] for r in range(T)],
+                      hovertemplate=("%{customdata[0]} (%{y}) → %{customdata[1]} (%{x})"
+                                     "<br>%{z:.4f}<extra></extra>"))
+    xv, xt = token_ticks(col_tokens)
+    yv, yt = token_ticks(row_tokens)
+    fig.update_xaxes(tickmode="array", tickvals=xv, ticktext=xt, tickangle=0)
+    fig.update_yaxes(tickmode="array", tickvals=yv, ticktext=yt)
+    return _layout(fig, title, x_title, y_title)

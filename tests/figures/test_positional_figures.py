@@ -1,0 +1,118 @@
+"""figures.positional: what each figure draws, checked on its plotly spec."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from engine import positional_probe as probe
+from engine.positional import sinusoidal
+from figures.positional import (
+    distance_figure,
+    shift_matrix_figure,
+    square_heatmap,
+    table_heatmap,
+    wavelength_figure,
+    waves_figure,
+    weights_figure,
+)
+
+
+def _z(fig) -> np.ndarray:
+    return np.asarray(fig.data[0].z, dtype=float)
+
+
+def test_table_heatmap_is_positions_down_dimensions_across():
+    PE = sinusoidal(12, 8)
+    fig = table_heatmap(PE, title="PE", pick=(5, 4), zmax=1.0, x_title="dim", y_title="pos")
+    np.testing.assert_allclose(_z(fig), PE.numpy(), atol=0)
+    assert _z(fig).shape == (12, 8)
+    assert (fig.data[0].zmin, fig.data[0].zmax) == (-1.0, 1.0)
+    assert fig.layout.title.text == "PE"
+    assert fig.layout.xaxis.title.text == "dim" and fig.layout.yaxis.title.text == "pos"
+    # row 0 at the top
+    assert fig.layout.yaxis.autorange == "reversed"
+    (box,) = fig.layout.shapes
+    # position 5 on y, dimension 4 on x
+    assert (box.x0, box.x1, box.y0, box.y1) == (3.5, 4.5, 4.5, 5.5)
+
+
+def test_table_heatmap_colour_range_defaults_to_the_largest_value():
+    values = torch.tensor([[0.5, -3.0], [2.0, 1.0]])
+    fig = table_heatmap(values)
+    assert (fig.data[0].zmin, fig.data[0].zmax) == (-3.0, 3.0)
+    assert not fig.layout.shapes
+    (pair,) = table_heatmap(values, pick=(1, 0), pick_width=2).layout.shapes
+    assert (pair.x0, pair.x1, pair.y0, pair.y1) == (-0.5, 1.5, 0.5, 1.5)
+    with pytest.raises(ValueError):
+        table_heatmap(torch.zeros(3))
+
+
+def test_square_heatmap_symmetric_and_not():
+    S = probe.similarity(sinusoidal(10, 6))
+    fig = square_heatmap(S, title="S")
+    np.testing.assert_allclose(_z(fig), S.numpy())
+    assert fig.data[0].zmax == pytest.approx(float(S.abs().max())) and fig.data[0].zmin == -fig.data[0].zmax
+    plain = square_heatmap(S, symmetric=False)
+    assert plain.data[0].zmin is None and plain.data[0].zmax is None
+
+
+def test_shift_matrix_figure_outlines_the_pair_block():
+    M = probe.shift_check(8, 6, 2).M
+    fig = shift_matrix_figure(M, pair=1)
+    np.testing.assert_allclose(_z(fig), M.numpy())
+    (box,) = fig.layout.shapes
+    # the 2×2 block of pair 1: rows and columns 2 and 3
+    assert (box.x0, box.x1, box.y0, box.y1) == (1.5, 3.5, 1.5, 3.5)
+    # small matrices carry their numbers
+    assert fig.data[0].text[0][0] == format(float(M[0, 0]), ".2f")
+
+
+def test_waves_figure_draws_sine_and_cosine_columns_of_each_pair():
+    PE = sinusoidal(30, 16)
+    fig = waves_figure(PE, [0, 3])
+    assert len(fig.data) == 4
+    for trace, col in zip(fig.data, (0, 1, 6, 7)):
+        np.testing.assert_allclose(np.asarray(trace.y, dtype=float), PE[:, col].numpy())
+        assert list(trace.x) == list(range(30))
+        assert trace.name.endswith(f"j={col}")
+    assert [tr.line.dash for tr in fig.data] == ["solid", "dash", "solid", "dash"]
+    # one colour per pair
+    assert fig.data[0].line.color == fig.data[1].line.color != fig.data[2].line.color
+    with pytest.raises(ValueError):
+        waves_figure(PE, [8])
+
+
+def test_wavelength_figure_is_logarithmic_between_2pi_and_10000_2pi():
+    lam = probe.wavelengths(32)
+    fig = wavelength_figure(lam, pick=3)
+    np.testing.assert_allclose(np.asarray(fig.data[0].y, dtype=float), lam.numpy())
+    assert fig.layout.yaxis.type == "log"
+    assert list(fig.data[1].x) == [3] and fig.data[1].y[0] == pytest.approx(float(lam[3]))
+    bounds = sorted(tr.y[0] for tr in fig.data[2:])
+    assert bounds == pytest.approx([2 * math.pi, 10000 * 2 * math.pi])
+
+
+def test_distance_figure_draws_low_and_high():
+    prof = probe.by_distance(probe.similarity(sinusoidal(20, 8)))
+    fig = distance_figure(prof.distance, prof.low, prof.high, low_name="min", high_name="max")
+    high, low = fig.data
+    assert high.name == "max" and low.name == "min"
+    np.testing.assert_allclose(np.asarray(high.y, dtype=float), prof.high.numpy())
+    np.testing.assert_allclose(np.asarray(low.y, dtype=float), prof.low.numpy())
+    assert list(high.x) == list(range(20))
+
+
+def test_weights_figure_keeps_repeated_tokens_apart():
+    A = torch.softmax(torch.randn(4, 4, generator=torch.Generator().manual_seed(0)), dim=-1)
+    tokens = ["the", "dog", "the", "cat"]
+    fig = weights_figure(A, tokens, title="A")
+    np.testing.assert_allclose(_z(fig), A.numpy(), atol=1e-7)
+    assert list(fig.layout.xaxis.tickvals) == [0, 1, 2, 3]
+    assert list(fig.layout.xaxis.ticktext) == tokens and list(fig.layout.yaxis.ticktext) == tokens
+    assert (fig.data[0].zmin, fig.data[0].zmax) == (0.0, 1.0)
+    with pytest.raises(ValueError):
+        weights_figure(A, tokens[:3])
