@@ -35,11 +35,13 @@ MAX_TICKS = 80  # character labels on the time axis; beyond this every k-th step
 
 def gate_figure(values, chars: str, *, kind: str, title: str | None = None,
                 pick: tuple[int, int] | None = None, height: int = 300,
-                unit_label: str = "j", step_label: str = "t") -> go.Figure:
+                unit_label: str = "j", step_label: str = "t", max_ticks: int = MAX_TICKS) -> go.Figure:
     """values (T, H) as a heatmap with time on x (ticks: the characters) and units on y.
 
-    pick = (t, j), 0-based, outlines that cell. Small grids get square cells; a wide or tall one
-    (many units or steps) fills the width instead.
+    pick = (t, j), 0-based, outlines that cell; on a tall grid (rows a few pixels high) dashed
+    guide lines through its row and column point to it. Small grids get square cells; a wide or
+    tall one (many units or steps) fills the width instead. At most max_ticks characters label
+    the time axis (every k-th beyond that).
     """
     z = as_numpy(values)
     T, H = z.shape
@@ -53,7 +55,7 @@ def gate_figure(values, chars: str, *, kind: str, title: str | None = None,
     fig.update_traces(customdata=[[labels[t] for t in range(T)] for _ in range(H)],
                       hovertemplate=(f"{step_label}=%{{x}} ('%{{customdata}}'), {unit_label}=%{{y}}"
                                      "<br>%{z:.4f}<extra></extra>"))
-    every = -(-T // MAX_TICKS)  # ⌈T / MAX_TICKS⌉
+    every = -(-T // max_ticks)  # ⌈T / max_ticks⌉
     fig.update_xaxes(tickmode="array", tickvals=list(range(0, T, every)), ticktext=labels[::every], tickangle=0)
     unit_every = 1 if H <= 24 else 16
     fig.update_yaxes(tickmode="array", tickvals=list(range(0, H, unit_every)),
@@ -62,6 +64,10 @@ def gate_figure(values, chars: str, *, kind: str, title: str | None = None,
         fig.update_yaxes(scaleanchor=None, constrain=None)
     if pick is not None:
         add_box(fig, pick[1], pick[0], 1, 1, line_width=2)
+        if H > 24:
+            guide = dict(color="#F59E0B", width=1, dash="dot")
+            fig.add_shape(type="line", x0=pick[0], x1=pick[0], y0=-0.5, y1=H - 0.5, line=guide)
+            fig.add_shape(type="line", x0=-0.5, x1=T - 0.5, y0=pick[1], y1=pick[1], line=guide)
     return fig
 
 

@@ -33,6 +33,7 @@ KINDS = ("i", "f", "g", "o", "c", "h")
 PASSAGE_CHARS = 2000  # held-out Shakespeare for the unit search
 TOP_UNITS = 5
 SAMPLE_RANGE = (20, 600, 200)
+HALF_TICKS = 40  # character labels on a half-width heatmap
 
 
 def checked(name: str, value: int) -> int:
@@ -158,12 +159,12 @@ def clamp(key: str, low: int, high: int, default: int) -> None:
 st.title(t("title"))
 st.markdown(t.section("intuition"))
 st.latex(r"\begin{aligned}"
-         r" i_t &= \sigma(W_{ii}\,x_t + b_{ii} + W_{hi}\,h_{t-1} + b_{hi}) &&\text{input gate} \\"
-         r" f_t &= \sigma(W_{if}\,x_t + b_{if} + W_{hf}\,h_{t-1} + b_{hf}) &&\text{forget gate} \\"
-         r" g_t &= \tanh(W_{ig}\,x_t + b_{ig} + W_{hg}\,h_{t-1} + b_{hg}) &&\text{candidate} \\"
-         r" o_t &= \sigma(W_{io}\,x_t + b_{io} + W_{ho}\,h_{t-1} + b_{ho}) &&\text{output gate} \\"
-         r" c_t &= f_t \odot c_{t-1} + i_t \odot g_t &&\text{cell state} \\"
-         r" h_t &= o_t \odot \tanh(c_t) &&\text{hidden state}"
+         rf" i_t &= \sigma(W_{{ii}}\,x_t + b_{{ii}} + W_{{hi}}\,h_{{t-1}} + b_{{hi}}) &&\text{{{t('name_i')}}} \\"
+         rf" f_t &= \sigma(W_{{if}}\,x_t + b_{{if}} + W_{{hf}}\,h_{{t-1}} + b_{{hf}}) &&\text{{{t('name_f')}}} \\"
+         rf" g_t &= \tanh(W_{{ig}}\,x_t + b_{{ig}} + W_{{hg}}\,h_{{t-1}} + b_{{hg}}) &&\text{{{t('name_g')}}} \\"
+         rf" o_t &= \sigma(W_{{io}}\,x_t + b_{{io}} + W_{{ho}}\,h_{{t-1}} + b_{{ho}}) &&\text{{{t('name_o')}}} \\"
+         rf" c_t &= f_t \odot c_{{t-1}} + i_t \odot g_t &&\text{{{t('name_c')}}} \\"
+         rf" h_t &= o_t \odot \tanh(c_t) &&\text{{{t('name_h')}}}"
          r"\end{aligned}")
 st.markdown(t.section("symbols"))
 
@@ -243,8 +244,9 @@ traces = {name: traced(text, name, seed)[0] for name in ("trained", "random")}
 for col, name in zip(st.columns(2), ("trained", "random")):
     with col:
         st.plotly_chart(gate_figure(getattr(traces[name], side_kind)[:, 0], seen, kind=side_kind,
-                                    title=f"{source_names[name]}: {t(f'fig_{side_kind}')}", height=420,
-                                    unit_label=t("unit_axis")), key=f"lstm_side_{name}")
+                                    title=t("side_title", weights=source_names[name], fig=t(f"fig_{side_kind}")),
+                                    height=420, unit_label=t("unit_axis"), max_ticks=HALF_TICKS),
+                        key=f"lstm_side_{name}")
 values_side = {name: getattr(traces[name], side_kind) for name in traces}
 if side_kind in ("i", "f", "o"):
     # share of gate values that are nearly shut (< 0.1) or nearly open (> 0.9)
@@ -278,7 +280,7 @@ with c_where:
     where = st.radio(t("where_label"), tuple(where_names), key="lstm_where", format_func=where_names.get)
 with c_q:
     quantity = st.radio(t("quantity_label"), ("c", "h"), key="lstm_quantity",
-                        format_func={"c": "c_t", "h": "h_t"}.get)
+                        format_func={"c": "$c_t$", "h": "$h_t$"}.get)
 if prop not in lstm_probe.PROPERTIES or where not in ("passage", "yours") or quantity not in ("c", "h"):
     st.error(t("err_controls", high=SEED_MAX))
     st.stop()
@@ -293,8 +295,8 @@ except ProbeError as e:
 if r is not None:
     best = lstm_probe.best_units(r, TOP_UNITS)
     st.dataframe(pd.DataFrame({t("col_rank"): range(1, len(best) + 1), t("col_unit"): best,
-                               t("col_r"): [f"{float(r[u]):+.3f}" for u in best],
-                               t("col_r2"): [f"{float(r[u]) ** 2:.2f}" for u in best]}), hide_index=True)
+                               t("col_r"): [round(float(r[u]), 3) for u in best],
+                               t("col_r2"): [round(float(r[u]) ** 2, 2) for u in best]}), hide_index=True)
     st.markdown(t("search_result", prop=t(f"prop_{prop}"), unit=best[0], r=f"{float(r[best[0]]):+.3f}",
                   q=quantity, n=f"{len(search_text):,}", share=f"{100 * float(r[best[0]]) ** 2:.0f}"))
     if source == "random":
@@ -359,11 +361,11 @@ if "lstm_sample" in st.session_state:
 # ----- ablations -------------------------------------------------------------------------------------
 st.header(t("ablate_header"))
 st.markdown(t.section("ablations"))
-c_b, c_f, c_o = st.columns([2, 2, 1])
+c_b, c_f, c_o = st.columns([2, 2, 2])
 with c_b:
     f_bias = st.slider(t("f_bias_label"), -6.0, 6.0, 0.0, 0.5, key="lstm_f_bias", help=t("f_bias_help"))
 with c_f:
-    force_names = {"none": t("force_none"), "1": "f_t = 1", "0": "f_t = 0"}
+    force_names = {"none": t("force_none"), "1": "$f_t = 1$", "0": "$f_t = 0$"}
     force_f = st.radio(t("force_f_label"), tuple(force_names), key="lstm_force_f", horizontal=True,
                        format_func=force_names.get)
 with c_o:
@@ -382,16 +384,16 @@ else:
         a1.metric(t("metric_loss"), f"{a_pred.mean_loss:.3f}", f"{a_pred.mean_loss - pred.mean_loss:+.3f}",
                   delta_color="inverse")
         a2.metric(t("metric_acc"), f"{100 * a_pred.accuracy(ids):.0f} %",
-                  f"{100 * (a_pred.accuracy(ids) - pred.accuracy(ids)):+.0f}")
+                  t("points", v=f"{100 * (a_pred.accuracy(ids) - pred.accuracy(ids)):+.0f}"))
     changed = int((a_pred.probs.argmax(-1) != pred.probs.argmax(-1)).sum())
     a3.metric(t("metric_changed"), f"{changed} / {T_len}")
     c_l, c_r = st.columns(2)
     with c_l:
         st.plotly_chart(gate_figure(a_trace.c[:, 0], seen, kind="c", title=t("fig_c_ablated"), height=420,
-                                    unit_label=t("unit_axis")), key="lstm_fig_c_ablated")
+                                    unit_label=t("unit_axis"), max_ticks=HALF_TICKS), key="lstm_fig_c_ablated")
     with c_r:
         st.plotly_chart(gate_figure(a_trace.h[:, 0], seen, kind="h", title=t("fig_h_ablated"), height=420,
-                                    unit_label=t("unit_axis")), key="lstm_fig_h_ablated")
+                                    unit_label=t("unit_axis"), max_ticks=HALF_TICKS), key="lstm_fig_h_ablated")
     if T_len > 1:
         st.plotly_chart(step_lines({t("intact"): pred.loss, t("ablated"): a_pred.loss}, seen,
                                    title=t("fig_loss_steps"), y_title=t("loss_axis"), x_title=t("step_axis")),
@@ -409,7 +411,8 @@ else:
         norms = gradient_norms(text, seed)
     st.plotly_chart(grad_norms_figure({t(f"grad_{name}"): v for name, v in norms.items()},
                                       title=t("grad_title", T=T_len, H=H), x_title=t("step_axis"),
-                                      y_title="‖∂h_T/∂·_t‖_F", height=380), key="lstm_grad")
+                                      y_title="‖∂h<sub>T</sub>/∂·<sub>t</sub>‖<sub>F</sub>", height=380),
+                    key="lstm_grad")
     first = {name: float(v[0]) for name, v in norms.items()}
     st.markdown(t("grad_sentence", T=T_len, rnn=f"{first['rnn']:.1e}", lstm=f"{first['lstm']:.1e}",
                   lstm_c=f"{first['lstm_c']:.1e}", rand=f"{first['lstm_random']:.1e}"))
@@ -427,8 +430,8 @@ W_shared = lstm_probe.ablated_weights(W, Ablation(shared_wx=True))
 rows = {gate: (float(W["weight_ih"][lstm_probe.BLOCK[gate] * H + j, k]),
                float(W_shared["weight_ih"][lstm_probe.BLOCK[gate] * H + j, k])) for gate in "ifgo"}
 st.markdown(t("wx_sentence", ch=labels[step], k=k, j=j,
-              right=", ".join(f"W_{{i{g}}}[{j},{k}] = {v[0]:+.3f}" for g, v in rows.items()),
-              wrong=f"{rows['i'][1]:+.3f}"))
+              right=", ".join(f"$W_{{i{g}}}[{j},{k}] = {v[0]:+.3f}$" for g, v in rows.items()),
+              wrong=f"${rows['i'][1]:+.3f}$"))
 pre_gap = float((shared.pre_i - shared.pre_f - (trace.pre_i - trace.pre_f)).abs().max())
 st.caption(t("wx_gap", gap=f"{float((trace.i - trace.f).abs().max()):.3f}",
              gap_wrong=f"{float((shared.i - shared.f).abs().max()):.3f}", pre=f"{pre_gap:.3f}"))
@@ -461,3 +464,5 @@ torch_check(float((trace.h - out).abs().max()), "nn.LSTM")
 # ----- what next ---------------------------------------------------------------------------------------
 st.header(t("what_next"))
 st.markdown(t.section("next"))
+st.page_link("views/gru.py", label=t("link_gru"), icon=":material/arrow_forward:")
+st.page_link("views/rnn.py", label=t("link_rnn"), icon=":material/arrow_back:")

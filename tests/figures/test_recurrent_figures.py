@@ -101,3 +101,12 @@ def test_coloured_text_escapes_and_colours_by_sign():
         assert "2 characters" in str(e)
     else:
         raise AssertionError("a length mismatch must be refused")
+
+
+def test_tall_grid_pick_gets_guide_lines_and_half_width_ticks_thin_out():
+    fig = gate_figure(torch.rand(50, 128), "y" * 50, kind="h", pick=(7, 39), max_ticks=40)
+    box, vertical, horizontal = fig.layout.shapes
+    assert (box.x0, box.y0) == (6.5, 38.5)
+    assert (vertical.x0, vertical.x1) == (7, 7) and (horizontal.y0, horizontal.y1) == (39, 39)
+    # ⌈50 / 40⌉ = 2: every second character labelled
+    assert list(fig.layout.xaxis.tickvals) == list(range(0, 50, 2))

@@ -188,7 +188,7 @@ def test_mistakes_are_computed_both_ways():
     table = next(df.value for df in at.dataframe if "cell" in df.value.columns)
     losses = [float(v) for v in table["cross-entropy (nats/char)"]]
     assert losses[0] < losses[1] and losses[0] < losses[2]
-    caption = next(c.value for c in at.caption if "|i_t − f_t|" in c.value)
+    caption = next(c.value for c in at.caption if "|i_t - f_t|" in c.value)
     assert re.search(r"and 0\.\d{3} with the shared one", caption)
 
 
