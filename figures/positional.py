@@ -15,6 +15,7 @@ from figures.recurrent import token_label
 
 PALETTE = ("#4F46E5", "#F59E0B", "#10B981", "#EF4444", "#8B5CF6", "#0EA5E9", "#EC4899", "#84CC16")
 MAX_TOKEN_TICKS = 40
+MAX_FLAT_CHARS = 40  # key labels (characters in all) that still fit side by side, unslanted
 
 
 def _layout(fig: go.Figure, title: str | None, x_title: str, y_title: str) -> go.Figure:
@@ -170,6 +171,8 @@ def weights_figure(A, row_tokens: Sequence[str], col_tokens: Sequence[str] | Non
                                      "<br>%{z:.4f}<extra></extra>"))
     xv, xt = token_ticks(col_tokens)
     yv, yt = token_ticks(row_tokens)
-    fig.update_xaxes(tickmode="array", tickvals=xv, ticktext=xt, tickangle=0)
+    # long words side by side would overlap: slant them
+    angle = 0 if sum(len(label) for label in xt) <= MAX_FLAT_CHARS else -60
+    fig.update_xaxes(tickmode="array", tickvals=xv, ticktext=xt, tickangle=angle)
     fig.update_yaxes(tickmode="array", tickvals=yv, ticktext=yt)
     return _layout(fig, title, x_title, y_title)

@@ -243,12 +243,13 @@ with c_l:
                                       y_title=t("axis_lambda")), key="pe_fig_lambda")
 with c_eq:
     ratio = float(lam[1] / lam[0]) if n_pairs > 1 else float("nan")
-    st.latex(rf"\begin{{aligned}} \lambda_i &= 2\pi/\omega_i = 2\pi\cdot 10000^{{2i/d}} \\ "
-             rf"\lambda_0 &= 2\pi = {float(lam[0]):.4f} \\ "
-             rf"\lambda_{{{i}}} &= 2\pi\cdot 10000^{{{2 * i}/{d}}} = {float(lam[i]):,.2f} \\ "
-             rf"\lambda_{{{n_pairs - 1}}} &= {float(lam[-1]):,.1f} \\ "
-             rf"10000\cdot 2\pi &= {10000 * 2 * math.pi:,.1f} \\ "
-             rf"\lambda_{{i+1}}/\lambda_i &= 10000^{{2/{d}}} = {ratio:.4f} \end{{aligned}}".replace(",", "{,}"))
+    lines = [r"\lambda_i &= 2\pi/\omega_i = 2\pi\cdot 10000^{2i/d}", rf"\lambda_0 &= 2\pi = {float(lam[0]):.4f}"]
+    if 0 < i < n_pairs - 1:
+        lines.append(rf"\lambda_{{{i}}} &= 2\pi\cdot 10000^{{{2 * i}/{d}}} = {float(lam[i]):,.2f}")
+    lines += [rf"\lambda_{{{n_pairs - 1}}} &= 2\pi\cdot 10000^{{{d - 2}/{d}}} = {float(lam[-1]):,.1f}",
+              rf"10000\cdot 2\pi &= {10000 * 2 * math.pi:,.1f}",
+              rf"\lambda_{{i+1}}/\lambda_i &= 10000^{{2/{d}}} = {ratio:.4f}"]
+    st.latex((r"\begin{aligned} " + r" \\ ".join(lines) + r" \end{aligned}").replace(",", "{,}"))
 st.caption(t("waves_note", L=L, i=i, lam=f"{float(lam[i]):.1f}"))
 
 # ----- similarity against distance ----------------------------------------------------------

@@ -116,3 +116,10 @@ def test_weights_figure_keeps_repeated_tokens_apart():
     assert (fig.data[0].zmin, fig.data[0].zmax) == (0.0, 1.0)
     with pytest.raises(ValueError):
         weights_figure(A, tokens[:3])
+
+
+def test_weights_figure_slants_long_key_labels():
+    words = [f"word{n:02d}" for n in range(12)]
+    A = torch.full((12, 12), 1 / 12)
+    assert weights_figure(A, words).layout.xaxis.tickangle == -60
+    assert weights_figure(A[:4, :4], ["猫", "坐", "在", "垫"]).layout.xaxis.tickangle == 0

@@ -159,6 +159,10 @@ def test_waves_wavelengths_and_distance_chart(en):
         np.testing.assert_allclose(plotly_array(trace["y"]), PE[:, col], atol=1e-12)
     lam = plotly_array(_chart(en, "pe_fig_lambda")["data"][0]["y"])
     np.testing.assert_allclose(lam, [2 * math.pi * 10000 ** (2 * i / d) for i in range(d // 2)], rtol=1e-12)
+    eq = _latex(en, r"\lambda_i &= 2\pi/\omega_i")
+    assert rf"\lambda_{{2}} &= 2\pi\cdot 10000^{{4/64}} = {2 * math.pi * 10000 ** (4 / 64):.2f}" in eq
+    assert f"{2 * math.pi * 10000 ** (62 / 64):,.1f}".replace(",", "{,}") in eq
+    assert f"10000^{{2/64}} = {10000 ** (2 / 64):.4f}" in eq
     high, low = (plotly_array(tr["y"]) for tr in _chart(en, "pe_fig_distance")["data"])
     # Σ_i cos(Δ·ω_i), whatever the pair
     expected = [sum(math.cos(D / 10000 ** (2 * i / d)) for i in range(d // 2)) for D in range(L)]
