@@ -105,6 +105,12 @@ class Sigmoid(sp.Function):
     def _eval_is_extended_real(self):
         return self.args[0].is_extended_real
 
+    def as_elementary(self):
+        return 1 / (1 + sp.exp(-self.args[0]))
+
+    def _eval_evalf(self, prec):
+        return self.as_elementary()._eval_evalf(prec)
+
     def _latex(self, printer, exp=None):
         return _fn_latex(r"\sigma", self, printer, exp)
 
@@ -128,6 +134,12 @@ class ReLU(sp.Function):
     def _eval_is_extended_real(self):
         return self.args[0].is_extended_real
 
+    def as_elementary(self):
+        return sp.Max(0, self.args[0])
+
+    def _eval_evalf(self, prec):
+        return self.as_elementary()._eval_evalf(prec)
+
     def _latex(self, printer, exp=None):
         return _fn_latex(r"\operatorname{ReLU}", self, printer, exp)
 
@@ -148,6 +160,12 @@ class Softplus(sp.Function):
 
     def _eval_is_extended_real(self):
         return self.args[0].is_extended_real
+
+    def as_elementary(self):
+        return sp.log(1 + sp.exp(self.args[0]))
+
+    def _eval_evalf(self, prec):
+        return self.as_elementary()._eval_evalf(prec)
 
     def _latex(self, printer, exp=None):
         return _fn_latex(r"\operatorname{softplus}", self, printer, exp)
@@ -170,6 +188,13 @@ class GELU(sp.Function):
 
     def _eval_is_extended_real(self):
         return self.args[0].is_extended_real
+
+    def as_elementary(self):
+        z = self.args[0]
+        return z / 2 * (1 + sp.erf(z / sp.sqrt(2)))
+
+    def _eval_evalf(self, prec):
+        return self.as_elementary()._eval_evalf(prec)
 
     def _latex(self, printer, exp=None):
         return _fn_latex(r"\operatorname{GELU}", self, printer, exp)
@@ -280,10 +305,7 @@ NUMPY_FUNCTIONS: dict[str, Callable] = {
 
 def elementary(expr: sp.Expr) -> sp.Expr:
     """The network functions rewritten with exp, log, Max and erf (for simplify and identities)."""
-    return expr.replace(Sigmoid, lambda z: 1 / (1 + sp.exp(-z))).replace(
-        Softplus, lambda z: sp.log(1 + sp.exp(z))).replace(
-        GELU, lambda z: z / 2 * (1 + sp.erf(z / sp.sqrt(2)))).replace(
-        ReLU, lambda z: sp.Max(0, z))
+    return expr.replace(lambda e: isinstance(e, Sigmoid | ReLU | Softplus | GELU), lambda e: e.as_elementary())
 
 
 # ----- characters -------------------------------------------------------------------------------
@@ -349,19 +371,23 @@ def _check_text(text) -> str:
 
 
 def _check_parentheses(text: str) -> None:
-    depth = 0
+    opened: list[int] = []
     for index, ch in enumerate(text):
-        depth += (ch == "(") - (ch == ")")
-        if depth > MAX_DEPTH:
+        if ch == "(":
+            opened.append(index)
+        elif ch == ")" and not opened:
+            raise FormulaError("syntax", f"The ')' at column {index + 1} has no matching '('.",
+                               column=index + 1)
+        elif ch == ")":
+            opened.pop()
+        if len(opened) > MAX_DEPTH:
             raise FormulaError("too_deep", f"Parentheses are nested more than {MAX_DEPTH} levels deep "
                                f"(column {index + 1}). Remove extra parentheses or split the formula.",
                                column=index + 1, limit=MAX_DEPTH)
-        if depth < 0:
-            raise FormulaError("syntax", f"The ')' at column {index + 1} has no matching '('.",
-                               column=index + 1)
-    if depth > 0:
-        raise FormulaError("syntax", f"{depth} '(' {'is' if depth == 1 else 'are'} not closed: add ')'.",
-                           column=len(text), open=depth)
+    if opened:
+        col = opened[-1] + 1
+        raise FormulaError("syntax", f"The '(' at column {col} is not closed: add ')'"
+                           f"{'' if len(opened) == 1 else f' ({len(opened)} are open)'}.", column=col, open=len(opened))
 
 
 def _python_text(text: str) -> tuple[str, list[int]]:
@@ -644,7 +670,7 @@ class _SympyBackend:
             self.check_power(left, right, node, walker)
         result = {ast.Add: lambda: left + right, ast.Sub: lambda: left - right, ast.Mult: lambda: left * right,
                   ast.Div: lambda: left / right, ast.Pow: lambda: left**right}[op]()
-        return self.checked(result, node, walker)
+        return self.checked(result, node, walker, walker.op_col(node))
 
     def check_power(self, base, exponent, node, walker):
         col = walker.col(node.right)
@@ -664,9 +690,9 @@ class _SympyBackend:
     def call(self, spec: FunctionSpec, args, node, walker):
         return self.checked(spec.sympy(*args), node, walker)
 
-    def checked(self, expr: sp.Expr, node, walker) -> sp.Expr:
+    def checked(self, expr: sp.Expr, node, walker, col: int | None = None) -> sp.Expr:
         """Refuse ∞, NaN, non-real numbers and numbers over MAX_BITS as soon as they appear."""
-        col = walker.col(node)
+        col = col or walker.col(node)
         if expr.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
             raise FormulaError("not_finite", f"The part at column {col} is infinite or undefined (like 1/0 or "
                                "log(0)): change it so its value is a finite number.", column=col)

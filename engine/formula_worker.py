@@ -193,6 +193,7 @@ def _grid(parsed, variable, x_range, n_grid, values, vector_dim, seed) -> dict:
         args = [x[:, None] if n == g else np.full((1, 1), fixed[n]) for n in scalars] + point[len(scalars):]
         f = _evaluate(symbols, parsed.expr, args, (n_grid, 1)).ravel()
         df = _evaluate(symbols, sp.diff(parsed.expr, parsed.symbols[g]), args, (n_grid, 1)).ravel()
+        df[np.isnan(f)] = np.nan  # no slope where the function itself has no value (log(x) at x < 0)
     return {"grid_variable": g, "x": x.tolist(), "f": f.tolist(), "df": df.tolist(), "value": float(value),
             "fixed": {n: v for n, v in fixed.items() if n != g},
             "vector_values": {n: v.tolist() for n, v in vectors.items()}}
@@ -309,6 +310,10 @@ def task_identity(lhs, rhs, n_points, seed, domain, vector_dim, tol, symbolic_se
     difference = elementary(left.expr) - elementary(right.expr)
     budget = _Budget(symbolic_seconds)
     simple = difference if difference.is_number else budget.simplify(difference)
+    if simple is not None and simple != 0 and not simple.is_number and difference.has(sp.tanh, sp.sin, sp.cos):
+        # tanh vs σ and the like: simplify again with every function written with exp
+        again = budget.simplify(difference.rewrite(sp.exp))
+        simple = simple if again is None else again
     if simple == 0:
         return shown | {"status": "equal", "method": "symbolic", "counterexample": None,
                         "n_tested": 0, "n_compared": 0, "symbolic_ran_out": False}
