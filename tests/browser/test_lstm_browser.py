@@ -133,7 +133,8 @@ def ablate(lab, lang: str) -> None:
         radio = page.locator("[data-testid='stRadio']").filter(has_text=s("force_f_label", lang))
         radio.scroll_into_view_if_needed()
         with lab.rerun():
-            radio.get_by_text("f_t = 0", exact=True).click()
+            # the options are typeset ($f_t = 0$): click the third option's label
+            radio.locator("label").nth(2).click()
     assert page.get_by_text(s("ablate_none", lang)).count() == 0
     titles = chart_titles(lab)
     for key in ("fig_c_ablated", "fig_h_ablated", "fig_loss_steps"):
