@@ -119,7 +119,7 @@ def sample(lab, lang: str) -> None:
 
 
 def ablate(lab, lang: str) -> None:
-    """English: remove the output gate (checkbox); Chinese: force f_t = 0 (radio)."""
+    """English: remove the output gate (checkbox); Chinese: force f_t = 1 (radio)."""
     page = lab.page
     assert page.get_by_text(s("ablate_none", lang)).count() == 1
     before = chart_titles(lab)
@@ -133,7 +133,7 @@ def ablate(lab, lang: str) -> None:
         radio = page.locator("[data-testid='stRadio']").filter(has_text=s("force_f_label", lang))
         radio.scroll_into_view_if_needed()
         with lab.rerun():
-            # the options are typeset ($f_t = 0$): click the third option's label
+            # the options are typeset ($f_t = 1$): labels are the widget's own, then its options
             radio.locator("label").nth(2).click()
     assert page.get_by_text(s("ablate_none", lang)).count() == 0
     titles = chart_titles(lab)
