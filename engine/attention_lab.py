@@ -16,6 +16,7 @@ import torch
 
 from engine.attention import scaled_dot_product
 from engine.limits import BOUNDS, check
+from engine.tokens import TokenError, tokenize
 
 MAX_ENTRY_ABS = 10.0  # |entry| of a Q, K or V typed by hand
 TEMPERATURE_MIN, TEMPERATURE_MAX = 0.1, 5.0
@@ -69,6 +70,24 @@ def matrix_from_grid(rows, name: str, shape: tuple[int, int] | None = None) -> t
                         dtype=torch.float64)
 
 
+def first_tokens(text: str, max_tokens: int) -> tuple[list[str], int]:
+    """The first `max_tokens` tokens of a sentence and how many it has in all (a text past the
+    engine's token bound still gives its first tokens). Raises TokenError("no_tokens") for blank text."""
+    check("tokens", max_tokens)
+    try:
+        tokens = tokenize(text)
+        return tokens[:max_tokens], len(tokens)
+    except TokenError as e:
+        if e.code != "too_many_tokens":
+            raise
+        n = e.params["n"]
+    # every token takes at least one character, so the first BOUNDS["tokens"] characters (spaces
+    # squeezed) hold at most that many tokens; when they hold more than max_tokens, the first
+    # max_tokens of them end before the next one starts, inside the prefix: they are complete
+    squeezed = " ".join(text.split())
+    return tokenize(squeezed[: BOUNDS["tokens"].high])[:max_tokens], n
+
+
 def check_temperature(tau) -> float:
     """τ as a float if TEMPERATURE_MIN ≤ τ ≤ TEMPERATURE_MAX, else LabError("temperature")."""
     try:
@@ -99,13 +118,15 @@ class Projections:
 
 
 def seeded_projections(d_model: int, d_k: int, seed: int) -> Projections:
-    """W_Q, W_K, W_V with every entry ~ U(−1/√d_model, 1/√d_model) (nn.Linear's default range,
-    fan_in = d_model), drawn in that order from a generator seeded with `seed`."""
+    """W_Q, W_K, W_V with every entry ~ U(−√(3/d_model), √(3/d_model)), drawn in that order from a
+    generator seeded with `seed`. That uniform has variance 1/d_model, so for x ~ N(0, I) every
+    entry of q = x W_Q (and k, v) has variance 1: the assumption behind dividing by √d_k.
+    (nn.Linear's default, U(±1/√d_model), is the same shape with a third of the variance.)"""
     check("d_model", d_model)
     check("d_model", d_k)
     gen = torch.Generator().manual_seed(int(seed))
-    # b = 1/√fan_in = 1/√d_model
-    b = 1 / math.sqrt(d_model)
+    # b = √(3/d_model): Var U(−b, b) = b²/3 = 1/d_model
+    b = math.sqrt(3 / d_model)
     return Projections(*(_uniform(gen, (d_model, d_k), b) for _ in range(3)))
 
 

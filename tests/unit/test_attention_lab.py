@@ -14,6 +14,7 @@ from torch import nn
 import engine.attention_lab as lab
 from engine.attention import causal_mask, multi_head_attention, scaled_dot_product
 from engine.limits import LimitError
+from engine.tokens import TokenError
 
 f64 = torch.float64
 TOL = 1e-6
@@ -53,6 +54,31 @@ def test_matrix_from_grid_shape_and_cell_position():
     assert (e.value.params["row"], e.value.params["col"], e.value.params["value"]) == (2, 2, "99")
 
 
+@pytest.mark.parametrize("text, max_tokens, tokens, n", [
+    ("The cat sat.", 12, ["The", "cat", "sat", "."], 4),
+    ("a b c d e f", 3, ["a", "b", "c"], 6),
+    ("猫坐在垫子上。", 4, ["猫", "坐", "在", "垫"], 7),
+    ("one", 1, ["one"], 1),
+])
+def test_first_tokens(text, max_tokens, tokens, n):
+    assert lab.first_tokens(text, max_tokens) == (tokens, n)
+
+
+def test_first_tokens_past_the_engine_bound():
+    words = [f"w{k}" for k in range(300)]
+    tokens, n = lab.first_tokens("   ".join(words), 12)
+    assert tokens == words[:12] and n == 300
+    tokens, n = lab.first_tokens("猫" * 500, 5)
+    assert tokens == ["猫"] * 5 and n == 500
+
+
+@pytest.mark.parametrize("text", ["", "   ", "\u200b"])
+def test_first_tokens_blank(text):
+    with pytest.raises(TokenError) as e:
+        lab.first_tokens(text, 12)
+    assert e.value.code == "no_tokens"
+
+
 @pytest.mark.parametrize("tau, ok", [(0.1, True), (1, True), (5.0, True), (0.05, False), (5.5, False),
                                      (float("nan"), False), ("x", False), (None, False)])
 def test_check_temperature(tau, ok):
@@ -70,7 +96,7 @@ def test_check_temperature(tau, ok):
 @pytest.mark.parametrize("d_model, d_k, seed", [(4, 2, 0), (8, 4, 1), (32, 16, 7), (1, 1, 3)])
 def test_seeded_projections_range_shape_and_seed(d_model, d_k, seed):
     P = lab.seeded_projections(d_model, d_k, seed)
-    b = 1 / math.sqrt(d_model)
+    b = math.sqrt(3 / d_model)
     for W in (P.W_Q, P.W_K, P.W_V):
         assert W.shape == (d_model, d_k) and W.dtype == f64
         assert float(W.abs().max()) <= b
@@ -97,6 +123,16 @@ def test_project_equals_nn_linear_without_bias(T, d_model, d_k):
             # nn.Linear stores (out, in): y = x Wᵀ
             linear.weight.copy_(W.T)
             assert (ours - linear(X)).abs().max() < TOL
+
+
+def test_projected_entries_have_unit_variance():
+    # x ~ N(0, I) through W ~ U(±√(3/d)): Var(q_k) = Σ_d Var(x_d)·Var(W_dk) = d·(1/d) = 1
+    d_model, d_k = 32, 16
+    X = randn(4000, d_model, seed=0)
+    for seed in range(3):
+        Q, K, V = lab.project(X, lab.seeded_projections(d_model, d_k, seed))
+        for M in (Q, K, V):
+            assert float(M.var()) == pytest.approx(1.0, rel=0.15)
 
 
 def test_seeded_projections_are_bounded():
