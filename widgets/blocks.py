@@ -25,9 +25,9 @@ def torch_check(delta: float, reference: str) -> None:
     t = T("common")
     st.metric(t("max_abs_diff", ref=reference), f"{delta:.2e}")
     if delta <= TOLERANCE:
-        st.success(t("check_ok", delta=f"{delta:.1e}"))
+        st.success(t("check_ok", delta=f"{delta:.1e}", ref=reference))
     else:
-        st.error(t("check_bad", delta=f"{delta:.1e}"))
+        st.error(t("check_bad", delta=f"{delta:.1e}", ref=reference))
 
 
 def checked(t: T, name: str, value) -> int:
