@@ -168,12 +168,12 @@ def valid_heads(E: int, h_max: int | None = None) -> list[int]:
     return [h for h in range(1, min(E, h_max) + 1) if E % h == 0]
 
 
-def check_heads(E: int, h: int) -> int:
-    """d_k = E / h, or LabError("not_divisible") naming E, h and the h that would work."""
+def check_heads(E: int, h: int, h_max: int | None = None) -> int:
+    """d_k = E / h, or LabError("not_divisible") naming E, h and the h ≤ h_max that would work."""
     check("d_model", E)
     check("num_heads", h)
     if E % h:
-        valid = valid_heads(E)
+        valid = valid_heads(E, h_max)
         raise LabError("not_divisible", f"E = {E} cannot be split into {h} heads: each head needs "
                        f"d_k = E/h dimensions; h can be {valid}", E=E, h=h,
                        valid=", ".join(map(str, valid)))

@@ -21,6 +21,7 @@ from figures.common import DIVERGING, POSITIVE, add_box, as_numpy, heatmap
 MASKED_GREY = "#D1D5DB"
 ANNOTATE_MAX_CELLS = 160  # numbers in the cells up to this many cells (12 × 12 tokens fits)
 ANNOTATE_MAX_COLS = 16
+MAX_TICKS = 16  # labels on an axis; the sentence is cut to 12 tokens, so token axes are all labelled
 
 
 def _signed_range(z: np.ndarray) -> float:
@@ -72,10 +73,12 @@ def matrix_figure(values, row_labels: Sequence[str], col_labels: Sequence[str], 
         fig.update_traces(text=text, texttemplate="%{text}", textfont=dict(size=11 if n_cols <= 8 else 10))
     if masked.any():
         _grey_cells(fig, masked, masked_text if annotate else "")
-    # no fixed tick angle: plotly tilts the token labels only when they would overlap
-    fig.update_xaxes(tickmode="array", tickvals=list(range(n_cols)), ticktext=cols,
+    # no fixed tick angle: plotly tilts the token labels only when they would overlap; past
+    # MAX_TICKS rows or columns (dimensions, never a sentence's tokens) every k-th is labelled
+    x_every, y_every = -(-n_cols // MAX_TICKS), -(-n_rows // MAX_TICKS)
+    fig.update_xaxes(tickmode="array", tickvals=list(range(0, n_cols, x_every)), ticktext=cols[::x_every],
                      title=dict(text=x_title) if x_title else None)
-    fig.update_yaxes(tickmode="array", tickvals=list(range(n_rows)), ticktext=rows,
+    fig.update_yaxes(tickmode="array", tickvals=list(range(0, n_rows, y_every)), ticktext=rows[::y_every],
                      title=dict(text=y_title) if y_title else None)
     fig.update_yaxes(scaleanchor=None, constrain=None)
     fig.update_xaxes(constrain=None)
@@ -163,24 +166,46 @@ def big(v: float, digits: int = 3) -> str:
     return rf"{mantissa}\times 10^{{{int(exponent)}}}"
 
 
-def _rows(terms: list[str], per_line: int, indent: str = r"&\quad ") -> str:
+INDENT = r"&\; "  # continuation rows of a sum: a small indent, so the rows stay narrow
+
+
+def _rows(terms: list[str], per_line: int, indent: str = INDENT) -> str:
     """Terms joined by +, `per_line` to an aligned row; continuation rows start with +."""
     lines = [" + ".join(terms[k:k + per_line]) for k in range(0, len(terms), per_line)]
     return (r" \\ " + indent + "+ ").join(lines)
 
 
+def _product(x: float, y: float, dx: int = 2, dy: int = 2) -> tuple[str, str]:
+    """x·y as (sign, body): the sign of x becomes the operator before the term, and a negative y,
+    in parentheses, needs no dot: −1.71·0.52 is written "−" "1.71·0.52", 0.80·(−0.3) "+" "0.80(−0.30)"."""
+    return ("-" if x < 0 else "+"), f"{abs(x):.{dx}f}" + ("" if y < 0 else r"{\cdot}") + num(y, dy)
+
+
+def _signed_rows(terms: list[tuple[str, str]], per_line: int) -> str:
+    """(sign, body) terms as a signed sum, `per_line` to an aligned row."""
+    out = []
+    for n, (sign, body) in enumerate(terms):
+        if n == 0:
+            out.append(("-" if sign == "-" else "") + body)
+        elif n % per_line == 0:
+            out.append(rf" \\ {INDENT}{sign} {body}")
+        else:
+            out.append(f" {sign} {body}")
+    return "".join(out)
+
+
 def dot_product_latex(i: int, j: int, q, k, total: float, *, sym: str = "S", Q: str = "Q", K: str = "K",
-                      bias: float | None = None, b_sym: str = "b", terms: int = 8, per_line: int = 3) -> str:
+                      bias: float | None = None, b_sym: str = "b", terms: int = 8, per_line: int = 2) -> str:
     """S_ij = Σ_d Q_id K_jd (+ b_j) written out term by term (0-based i, j shown 1-based): at most
     `terms` products, then \\dots, then `total` (the engine's value, over every d)."""
     q, k = as_numpy(q).reshape(-1), as_numpy(k).reshape(-1)
-    shown = [rf"{num(x, 2)}{{\cdot}}{num(y, 2)}" for x, y in zip(q[:terms], k[:terms])]
+    shown = [_product(x, y) for x, y in zip(q[:terms], k[:terms])]
     if q.size > terms:
-        shown.append(r"\dots")
+        shown.append(("+", r"\dots"))
     a, c = i + 1, j + 1
-    plus_b, plus_b_num = ("", "") if bias is None else (rf" + {b_sym}_{{{c}}}", rf" \\ &\quad + {num(bias, 3)}")
+    plus_b, plus_b_num = ("", "") if bias is None else (rf" + {b_sym}_{{{c}}}", rf" \\ {INDENT}+ {num(bias, 3)}")
     return (rf"\begin{{aligned}} {sym}_{{{a},{c}}} &= \textstyle\sum_{{d=1}}^{{{q.size}}} {Q}_{{{a},d}}\,{K}_{{{c},d}}"
-            rf"{plus_b} \\ &= {_rows(shown, per_line)}{plus_b_num} \\ &= {total:.4f} \end{{aligned}}")
+            rf"{plus_b} \\ &= {_signed_rows(shown, per_line)}{plus_b_num} \\ &= {total:.4f} \end{{aligned}}")
 
 
 def scale_latex(i: int, j: int, score: float, *, d_k: int, scale: bool, tau: float) -> str:
@@ -212,7 +237,7 @@ def mask_latex(i: int, j: int, value: float, *, masked: bool) -> str:
     return rf"\tilde S_{{{a},{b}}} = S'_{{{a},{b}}} = {value:.4f} \qquad (j = {b} \le i = {a})"
 
 
-def softmax_latex(i: int, j: int, terms: SoftmaxTerms, *, per_line: int = 3) -> str:
+def softmax_latex(i: int, j: int, terms: SoftmaxTerms, *, per_line: int = 2) -> str:
     """a_ij = e^{s_ij} / Σ_j' e^{s_ij'} with every exponential of row i, their sum Z and a_ij."""
     a, b = i + 1, j + 1
     s = as_numpy(terms.logits)
@@ -230,22 +255,22 @@ def softmax_latex(i: int, j: int, terms: SoftmaxTerms, *, per_line: int = 3) -> 
     first = rf"e^{{\tilde S_{{{a},j}}{' - m' if m else ''}}} &:\ "
     rows = r" \\ ".join((r"&\phantom{:}\ " if n else first) + r",\ \ ".join(line) for n, line in enumerate(lines))
     Z_terms = [big(float(e)) for e in as_numpy(terms.exps)]
-    out = (rf"\begin{{aligned}} {head} \\ {rows} \\ Z &= {_rows(Z_terms, 5)} \\ &= {big(terms.Z)} \\ "
+    out = (rf"\begin{{aligned}} {head} \\ {rows} \\ Z &= {_rows(Z_terms, 2 * per_line)} \\ &= {big(terms.Z)} \\ "
            rf"a_{{{a},{b}}} &= \frac{{{big(float(terms.exps[j]))}}}{{{big(terms.Z)}}} = {float(terms.weights[j]):.4f}"
            r" \end{aligned}")
     return out
 
 
 def output_latex(i: int, weights_row, V, output_row, *, component: int = 0, keep_row=None, o: str = "o",
-                 V_sym: str = "V", per_line: int = 3, show: int = 4) -> str:
+                 V_sym: str = "V", per_line: int = 2, show: int = 4) -> str:
     """o_i = Σ_j a_ij V_j: component `component` written out term by term (masked keys, with
     a_ij = 0, left out), then the first `show` components of `output_row` (the engine's o_i)."""
     a_row, V, out = as_numpy(weights_row).reshape(-1), as_numpy(V), as_numpy(output_row).reshape(-1)
     keep = np.ones_like(a_row, dtype=bool) if keep_row is None else np.asarray(as_numpy(keep_row), dtype=bool)
     c = component
-    products = [rf"{a_row[jj]:.3f}{{\cdot}}{num(V[jj, c], 2)}" for jj in range(a_row.size) if keep[jj]]
-    vec = r",\ ".join(f"{v:.3f}" for v in out[:show]) + (r",\ \dots" if out.size > show else "")
+    products = [_product(a_row[jj], V[jj, c], 3, 2) for jj in range(a_row.size) if keep[jj]]
+    vec = r",\,".join(f"{v:.3f}" for v in out[:show]) + (r",\,\dots" if out.size > show else "")
     a = i + 1
     return (rf"\begin{{aligned}} {o}_{{{a},{c + 1}}} &= \textstyle\sum_j a_{{{a},j}}\,{V_sym}_{{j,{c + 1}}} \\ "
-            rf"&= {_rows(products, per_line)} \\ &= {float(out[c]):.4f} \\ "
+            rf"&= {_signed_rows(products, per_line)} \\ &= {float(out[c]):.4f} \\ "
             rf"{o}_{{{a}}} &= ({vec}) \end{{aligned}}")

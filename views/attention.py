@@ -202,7 +202,7 @@ def stage(key: str, figure, latex: str | None, note: str | None = None) -> None:
     if figure is None:
         st.markdown(note)
         return
-    left, right = st.columns([1, 1.1], gap="medium")
+    left, right = st.columns([1, 1], gap="medium")
     with left:
         st.plotly_chart(figure, key=f"att_fig_{key}")
     with right:

@@ -98,7 +98,7 @@ if not 0 <= int(seed) <= SEED_MAX:
     st.stop()
 seed = int(seed)
 try:
-    d_k = check_heads(E, h)
+    d_k = check_heads(E, h, h_max=H_RANGE[1])
 except LabError as e:
     st.error(t.error(e))
     st.stop()
@@ -172,7 +172,7 @@ with c_j:
 H = hd + 1
 q, k, v = trace.q[0, hd], trace.k[0, hd], trace.v[0, hd]
 st.markdown(t("one_head_intro", H=H, lo=hd * d_k + 1, hi=(hd + 1) * d_k, d_k=d_k))
-left, right = st.columns([1, 1.1], gap="medium")
+left, right = st.columns([1, 1], gap="medium")
 with left:
     st.plotly_chart(fa.matrix_figure(trace.weights[0, hd], labels, labels, title=t("fig_head", i=H), kind="weights",
                                      keep=keep_np, masked_text="0", pick=(i, j), y_title=t("query_axis"),
@@ -194,17 +194,19 @@ st.markdown(t("concat_intro", h=h, d_k=d_k, E=E))
 dims = [str(d) for d in range(1, E + 1)]
 bounds = [b * d_k for b in range(1, h)]
 annotate_E = E <= 4  # three maps side by side: numbers fit in the cells of small ones only
+side_height = max(320, 130 + 30 * T_len)  # the three maps side by side, one height
 c_cat, c_W, c_out = st.columns(3)
 with c_cat:
     st.plotly_chart(fa.matrix_figure(trace.concat[0], labels, dims, title=t("fig_concat"), boundaries=bounds,
-                                     annotate=annotate_E, x_title=t("dim_axis"), box=(i, 0, 1, E)), key="mh_fig_concat")
+                                     annotate=annotate_E, x_title=t("dim_axis"), box=(i, 0, 1, E), height=side_height),
+                    key="mh_fig_concat")
 with c_W:
     st.plotly_chart(fa.matrix_figure(p.out_proj_weight, dims, dims, title=t("fig_W_O"), annotate=annotate_E,
-                                     x_title=t("W_O_in"), y_title=t("W_O_out"), boundaries=bounds, box=(0, 0, 1, E)),
-                    key="mh_fig_W_O")
+                                     x_title=t("W_O_in"), y_title=t("W_O_out"), boundaries=bounds, box=(0, 0, 1, E),
+                                     height=side_height), key="mh_fig_W_O")
 with c_out:
     st.plotly_chart(fa.matrix_figure(trace.output[0], labels, dims, title=t("fig_out"), annotate=annotate_E,
-                                     x_title=t("dim_axis"), pick=(i, 0)), key="mh_fig_out")
+                                     x_title=t("dim_axis"), pick=(i, 0), height=side_height), key="mh_fig_out")
 st.latex(fa.dot_product_latex(i, 0, trace.concat[0, i], p.out_proj_weight[0], float(trace.output[0, i, 0]),
                               sym="Y", Q=r"\mathrm{Concat}", K="(W_O)", bias=float(p.out_proj_bias[0]), b_sym="(b_O)",
                               terms=TERMS, per_line=4))

@@ -119,12 +119,15 @@ def test_dot_product_latex_writes_every_product_then_dots():
     q, k = torch.tensor([1.0, -2.0, 0.5]), torch.tensor([3.0, 0.25, -1.0])
     latex = fa.dot_product_latex(0, 2, q, k, 2.0)
     assert r"S_{1,3} &= \textstyle\sum_{d=1}^{3} Q_{1,d}\,K_{3,d}" in latex
-    assert r"1.00{\cdot}3.00 + (-2.00){\cdot}0.25 + 0.50{\cdot}(-1.00)" in latex
+    # two products a row; a negative first factor becomes a minus, a negative second factor needs no dot
+    assert r"&= 1.00{\cdot}3.00 - 2.00{\cdot}0.25 \\ &\; + 0.50(-1.00) \\" in latex
     assert latex.endswith(r"&= 2.0000 \end{aligned}")
     long = fa.dot_product_latex(1, 1, torch.ones(10), torch.ones(10), 10.0, terms=4, per_line=2)
-    assert long.count(r"{\cdot}") == 4 and r"\dots" in long and long.count(r"&\quad +") == 2
+    assert long.count(r"{\cdot}") == 4 and r"\dots" in long and long.count(r"&\; +") == 2
+    negative = fa.dot_product_latex(0, 0, torch.tensor([-1.0, -2.0]), torch.tensor([3.0, -1.0]), -1.0)
+    assert r"&= -1.00{\cdot}3.00 - 2.00(-1.00) \\ &= -1.0000" in negative
     with_bias = fa.dot_product_latex(0, 0, q, k, 2.5, sym="Y", Q="C", K="(W_O)", bias=0.5, b_sym="(b_O)")
-    assert r"C_{1,d}\,(W_O)_{1,d} + (b_O)_{1}" in with_bias and r"&\quad + 0.500" in with_bias
+    assert r"C_{1,d}\,(W_O)_{1,d} + (b_O)_{1}" in with_bias and r"&\; + 0.500" in with_bias
 
 
 @pytest.mark.parametrize("scale, tau, expected", [
@@ -165,8 +168,8 @@ def test_output_latex_skips_masked_keys():
     weights, V = torch.tensor([0.25, 0.75, 0.0]), torch.tensor([[2.0, 1.0], [-4.0, 0.0], [9.0, 9.0]])
     out = weights @ V
     latex = fa.output_latex(0, weights, V, out, keep_row=torch.tensor([True, True, False]))
-    assert r"0.250{\cdot}2.00 + 0.750{\cdot}(-4.00) \\ &= -2.5000" in latex
+    assert r"0.250{\cdot}2.00 + 0.750(-4.00) \\ &= -2.5000" in latex
     assert "9.00" not in latex
-    assert r"o_{1} &= (-2.500,\ 0.250)" in latex
+    assert r"o_{1} &= (-2.500,\,0.250)" in latex
     head = fa.output_latex(2, weights, V, out, component=1, o="o^{(2)}", V_sym="v^{(2)}")
     assert r"o^{(2)}_{3,2} &= \textstyle\sum_j a_{3,j}\,v^{(2)}_{j,2}" in head and r"&= 0.2500" in head

@@ -155,11 +155,13 @@ def test_formulas_carry_the_live_numbers(default_page):
     i, j = 9, 0  # defaults: the last query, the first key
     dot = _latex(at, r"S_{10,1} &= \textstyle\sum_{d=1}^{4} Q_{10,d}\,K_{1,d}")
     assert f"= {S[i, j]:.4f}" in dot
-    # the four products, term by term
+    # the four products, term by term: |Q_id| after its sign, then K_jd (in parentheses, with no dot,
+    # when negative)
     for d in range(4):
         q, k = float(Q[i, d]), float(K[j, d])
-        term = (f"({q:.2f})" if q < 0 else f"{q:.2f}") + "{\\cdot}" + (f"({k:.2f})" if k < 0 else f"{k:.2f}")
+        term = f"{abs(q):.2f}" + (f"({k:.2f})" if k < 0 else "{\\cdot}" + f"{k:.2f}")
         assert term in dot
+        assert ("- " + term in dot or dot.count("&= -" + term)) if q < 0 else ("- " + term not in dot)
     scaled = _latex(at, r"S'_{10,1} &=")
     assert r"\sqrt{4}" in scaled and "2.0000" in scaled and f"= {S1[i, j]:.4f}" in scaled
     soft = _latex(at, r"a_{10,1} &= \frac")

@@ -200,6 +200,9 @@ def test_check_heads():
     assert e.value.code == "not_divisible"
     assert e.value.params == {"E": 10, "h": 3, "valid": "1, 2, 5, 10"}
     assert "E = 10" in str(e.value) and "3 heads" in str(e.value)
+    with pytest.raises(lab.LabError) as e:
+        lab.check_heads(10, 3, h_max=8)
+    assert e.value.params["valid"] == "1, 2, 5"
     with pytest.raises(LimitError):
         lab.check_heads(8, 0)
 
