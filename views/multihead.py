@@ -242,9 +242,9 @@ st.caption(t("check_help", E=E, h=h, mask=t("mask_causal") if causal else t("mas
 out_ref, w_ref = torch_reference(X, h, p, keep)
 c_o, c_w = st.columns(2)
 with c_o:
-    torch_check(float((trace.output - out_ref).abs().max()), "nn.MultiheadAttention (output)")
+    torch_check(float((trace.output - out_ref).abs().max()), t("ref_output"))
 with c_w:
-    torch_check(float((trace.weights - w_ref).abs().max()), "nn.MultiheadAttention (weights)")
+    torch_check(float((trace.weights - w_ref).abs().max()), t("ref_weights"))
 
 # ----- what next ---------------------------------------------------------------------------------
 st.header(t("what_next"))

@@ -119,6 +119,8 @@ def test_page_runs_in_both_languages_without_missing_text(lang):
     if lang == "zh":
         assert _chart(at, "mh_fig_head_0")["layout"]["xaxis"]["ticktext"] == list(ZH)
         assert r"\text{参数量}" in _latex(at, "underbrace")
+        assert [m.label for m in at.get("metric")] == ["与 nn.MultiheadAttention (输出) 的最大 |Δ|",
+                                                       "与 nn.MultiheadAttention (每个头的权重) 的最大 |Δ|"]
 
 
 # ----- the numbers ------------------------------------------------------------------------------
@@ -221,7 +223,7 @@ def test_parameter_count_equals_torch(E, h):
 def test_torch_check_passes_for_output_and_weights(default_page):
     metrics = {m.label: float(m.value) for m in default_page.get("metric")}
     assert metrics["max |Δ| vs nn.MultiheadAttention (output)"] < 1e-6
-    assert metrics["max |Δ| vs nn.MultiheadAttention (weights)"] < 1e-6
+    assert metrics["max |Δ| vs nn.MultiheadAttention (per-head weights)"] < 1e-6
     assert len(default_page.success) == 2
 
 
