@@ -7,6 +7,13 @@ FUNCTIONS, and `a.b` (dot product of two vectors) — building each SymPy object
 refusal is a FormulaError with a `code`, `params` and a message that says where (column) and what
 to write instead.
 
+Where it runs: `read(text)` does every check that needs no SymPy (characters, length, syntax,
+depth, size, names, literals) in the app process. SymPy evaluates while it builds (2^1000,
+sqrt(8) = 2√2, roots of numbers: sympy's integer root extraction can take minutes on a 200-character
+formula), so `build(text)` runs in an engine.formula_worker process, checking every limit as each
+part is built, and the expression comes back as a JSON tree that is rebuilt with evaluate=False —
+no arithmetic in the app process.
+
 Conventions (what the parser chooses):
 - `^` is power, with the precedence of `**`: `x^2 + 1` is x² + 1 and `-x^2` is −(x²). Python's own
   `^` (xor) binds more loosely than `+`, so `^` is swapped for `**` before `ast.parse`; the text
@@ -23,9 +30,9 @@ Conventions (what the parser chooses):
   `elementary(expr)` rewrites them as exp/log/Max/erf for simplification. softmax is for display
   only: it acts on a whole vector, so analyses refuse it.
 
-Everything after parsing (LaTeX, derivatives, simplification, lambdify, evaluation, autograd
-checks) runs in engine.formula_worker: a bounded pool of worker processes with CPU-time and
-memory limits and a wall-clock kill. The public calls here stay synchronous.
+Everything after reading (building, LaTeX, derivatives, simplification, lambdify, evaluation,
+autograd checks) runs in engine.formula_worker: a bounded pool of worker processes with CPU-time
+and memory limits and a wall-clock kill. The public calls here stay synchronous.
 """
 
 from __future__ import annotations
@@ -55,6 +62,7 @@ MAX_LITERAL = 10**6
 MAX_EXPONENT = 1000
 MAX_BITS = 4096
 MAX_NAME = 16
+MAX_ROOT_WORK = 2**20  # bits of the base × denominator of a number's fractional exponent
 VECTOR_DIM = 3
 DEFAULT_TIMEOUT = 5.0
 MAX_TIMEOUT = 60.0
@@ -625,6 +633,47 @@ class _Walker:
 # ----- the SymPy backend, with the size limits --------------------------------------------------
 
 
+def _literal(value, literal: str, col: int) -> Fraction:
+    """A number as written, exactly (0.1 is 1/10); refused if infinite or too large."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise FormulaError("not_finite", f"The number {literal[:30]} at column {col} is too large (it is "
+                           "infinite as a float).", literal=literal[:30], column=col)
+    exact = Fraction(literal) if isinstance(value, float) else Fraction(value)
+    if abs(exact) > MAX_LITERAL or max(exact.numerator.bit_length(), exact.denominator.bit_length()) > MAX_BITS:
+        raise FormulaError("number_too_large", f"The number {literal[:30]} at column {col} is too large or "
+                           f"too long: numbers up to {MAX_LITERAL} are allowed (write 10^7 for bigger ones).",
+                           literal=literal[:30], column=col, limit=MAX_LITERAL)
+    return exact
+
+
+class _CheckBackend:
+    """Checks literals only: the syntax walk without building anything (cheap, no SymPy)."""
+
+    def __init__(self, source: str):
+        self.source = source
+
+    def number(self, value, literal: str, node, walker):
+        _literal(value, literal, walker.col(node))
+
+    def constant(self, name):
+        return None
+
+    def scalar(self, name):
+        return None
+
+    def dot(self, a, b):
+        return None
+
+    def neg(self, value, node, walker):
+        return None
+
+    def binary(self, op, left, right, node, walker):
+        return None
+
+    def call(self, spec, args, node, walker):
+        return None
+
+
 def _bits(expr: sp.Expr) -> int:
     """The largest bit length of any integer numerator or denominator inside `expr`."""
     sizes = [max(abs(r.p).bit_length(), abs(r.q).bit_length()) for r in expr.atoms(sp.Rational)]
@@ -637,15 +686,7 @@ class _SympyBackend:
         self.symbols = symbols
 
     def number(self, value, literal: str, node, walker) -> sp.Expr:
-        col = walker.col(node)
-        if isinstance(value, float) and not math.isfinite(value):
-            raise FormulaError("not_finite", f"The number {literal} at column {col} is too large (it is "
-                               "infinite as a float).", literal=literal, column=col)
-        exact = Fraction(literal) if isinstance(value, float) else Fraction(value)
-        if abs(exact) > MAX_LITERAL or max(exact.numerator.bit_length(), exact.denominator.bit_length()) > MAX_BITS:
-            raise FormulaError("number_too_large", f"The number {literal[:30]} at column {col} is too large or "
-                               f"too long: numbers up to {MAX_LITERAL} are allowed (write 10^7 for bigger ones).",
-                               literal=literal[:30], column=col, limit=MAX_LITERAL)
+        exact = _literal(value, literal, walker.col(node))
         return sp.Rational(exact.numerator, exact.denominator)
 
     def constant(self, name: str) -> sp.Expr:
@@ -662,10 +703,10 @@ class _SympyBackend:
         return self.checked(-value, node, walker)
 
     def binary(self, op, left, right, node, walker):
-        if op is ast.Div and right.is_zero:
+        if op is ast.Div and _is_zero(right):
             col = walker.col(node.right)
-            raise FormulaError("division_by_zero", f"Division by zero at column {col}: the divisor is 0.",
-                               column=col)
+            raise FormulaError("division_by_zero", f"Division by zero at column {col}: the divisor is 0 (or too "
+                               "close to 0 to tell apart).", column=col)
         if op is ast.Pow:
             self.check_power(left, right, node, walker)
         result = {ast.Add: lambda: left + right, ast.Sub: lambda: left - right, ast.Mult: lambda: left * right,
@@ -683,6 +724,11 @@ class _SympyBackend:
         if base.is_number and _bits(base) * size > MAX_BITS:
             raise FormulaError("power_too_large", f"The power at column {col} would have more than {MAX_BITS} "
                                "bits: use smaller numbers.", column=col, limit=MAX_BITS)
+        # SymPy extracts roots of a number with b^(p mod q) arithmetic: keep b's bits × q bounded
+        if base.is_number and exponent.is_Rational and _bits(base) * exponent.q > MAX_ROOT_WORK:
+            raise FormulaError("power_too_large", f"The root at column {col} is too fine to work out exactly: "
+                               "write the exponent with fewer decimals (like 0.5 or 1/3).", column=col,
+                               limit=MAX_ROOT_WORK)
         if base.is_zero and exponent.is_negative:
             raise FormulaError("division_by_zero", f"Division by zero at column {col}: 0 to a negative power.",
                                column=col)
@@ -694,23 +740,93 @@ class _SympyBackend:
         """Refuse ∞, NaN, non-real numbers and numbers over MAX_BITS as soon as they appear."""
         col = col or walker.col(node)
         if expr.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
-            raise FormulaError("not_finite", f"The part at column {col} is infinite or undefined (like 1/0 or "
-                               "log(0)): change it so its value is a finite number.", column=col)
+            raise _not_finite(col)
         if expr.is_number and expr.is_extended_real is False:
-            raise FormulaError("not_real", f"The part at column {col} is not a real number (like sqrt(-1) or "
-                               "log(-1)): formulas here use real numbers.", column=col)
+            raise _not_real(col)
         if _bits(expr) > MAX_BITS:
             raise FormulaError("result_too_large", f"A number in the part at column {col} has more than "
                                f"{MAX_BITS} bits: use smaller numbers.", column=col, limit=MAX_BITS)
+        if expr.is_number and not expr.is_Rational:
+            _check_magnitude(expr, col)
         return expr
+
+
+def _not_finite(col: int) -> FormulaError:
+    return FormulaError("not_finite", f"The part at column {col} is infinite or undefined (like 1/0 or "
+                        "log(0)): change it so its value is a finite number.", column=col)
+
+
+def _not_real(col: int) -> FormulaError:
+    return FormulaError("not_real", f"The part at column {col} is not a real number (like sqrt(-1) or "
+                        "log(-1)): formulas here use real numbers.", column=col)
+
+
+def _check_magnitude(number: sp.Expr, col: int) -> None:
+    """A constant such as exp(exp(100)) must lie within 2^±MAX_BITS in size (or be 0).
+
+    Bottom-up, every constant is checked as soon as it is built, so each one is made of parts of
+    bounded size; that keeps this evalf, and the ones SymPy's assumptions run (is_zero, is_positive
+    inside sin, abs, max, relu), cheap: sin(exp(exp(100))) would need ~10^43 bits of precision."""
+    try:
+        value = number.evalf(20)
+    except (ArithmeticError, ValueError):  # mpmath gave up (e.g. a divisor that underflows to 0)
+        raise _not_finite(col) from None
+    if value.has(sp.I):
+        raise _not_real(col)
+    if not isinstance(value, sp.Float):
+        return  # nothing numeric to bound (softmax of a constant is shown, never computed)
+    if not value.is_finite:
+        raise _not_finite(col)
+    sign, mantissa, exponent, bitcount = value._mpf_
+    if mantissa and not -MAX_BITS <= exponent + bitcount <= MAX_BITS:
+        side = "large" if exponent + bitcount > 0 else "close to 0"
+        raise FormulaError("result_too_large", f"The number at column {col} is too {side}: sizes between "
+                           f"2^-{MAX_BITS} and 2^{MAX_BITS} are allowed.", column=col, limit=MAX_BITS)
+
+
+def _is_zero(number: sp.Expr) -> bool:
+    """Exactly 0, or a constant whose 30-digit value has no significant digit (sin(1)^2 + cos(1)^2 − 1)."""
+    if number.is_zero:
+        return True
+    if not number.is_number or number.is_Rational:
+        return False
+    try:
+        value = number.evalf(30)
+    except (ArithmeticError, ValueError):
+        return True
+    return isinstance(value, sp.Float) and (value == 0 or value._prec < 10)
 
 
 # ----- parse ------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
+class Syntax:
+    """A formula's text, checked without SymPy: the allowlisted syntax tree and its names."""
+
+    text: str
+    source: str
+    root: ast.expr = field(repr=False)
+    origin: list[int] = field(repr=False)
+    scalars: tuple[str, ...]
+    vectors: tuple[str, ...]
+
+
+def read(text: str) -> Syntax:
+    """Every check that needs no SymPy: characters, length, syntax, size, names, literals.
+    Cheap and bounded, so the app process may run it on every keystroke."""
+    _check_parentheses(_check_text(text))
+    root, origin = _parse_ast(text)
+    _check_size(root, origin)
+    scalars, vectors = _names(root, origin)
+    source, _ = _python_text(text)
+    _Walker(_CheckBackend(source), origin).walk(root)
+    return Syntax(text, source, root, origin, scalars, vectors)
+
+
+@dataclass(frozen=True)
 class Parsed:
-    """A parsed formula: the expression and the names as written (scalars, then vectors)."""
+    """A built formula: the expression and the names as written (scalars, then vectors)."""
 
     text: str
     expr: sp.Expr
@@ -719,23 +835,70 @@ class Parsed:
     symbols: dict[str, sp.Symbol] = field(repr=False)
 
 
-def parse_full(text: str) -> Parsed:
-    """parse(), keeping the names as written (a name may cancel out of the expression)."""
-    _check_parentheses(_check_text(text))
-    root, origin = _parse_ast(text)
-    _check_size(root, origin)
-    scalars, vectors = _names(root, origin)
-    source, _ = _python_text(text)
+def build(text: str) -> Parsed:
+    """The SymPy expression of a formula, with every size limit checked as it is built.
+
+    SymPy evaluates as it builds (2^1000, sqrt(8) = 2√2, roots of numbers), so this runs in a
+    worker process (parse() sends it there); the limits keep it quick for any text they accept."""
+    syntax = read(text)
     symbols: dict[str, sp.Symbol] = {}
-    expr = _Walker(_SympyBackend(source, symbols), origin).walk(root)
-    symbols = {("vec:" + n): symbols.get("vec:" + n, VectorSymbol(n, real=True)) for n in vectors} | {
-        n: symbols.get(n, sp.Symbol(n, real=True)) for n in scalars}
-    return Parsed(text, expr, scalars, vectors, symbols)
+    expr = _Walker(_SympyBackend(syntax.source, symbols), syntax.origin).walk(syntax.root)
+    symbols = {("vec:" + n): symbols.get("vec:" + n, VectorSymbol(n, real=True)) for n in syntax.vectors} | {
+        n: symbols.get(n, sp.Symbol(n, real=True)) for n in syntax.scalars}
+    return Parsed(text, expr, syntax.scalars, syntax.vectors, symbols)
 
 
-def parse(text: str) -> sp.Expr:
-    """A learner's formula → a SymPy expression, or FormulaError(code, message, **params)."""
-    return parse_full(text).expr
+# what a built expression may contain, by class name: the app process rebuilds only these
+TREE_CLASSES: dict[str, Callable] = {
+    "Add": sp.Add, "Mul": sp.Mul, "Pow": sp.Pow, "exp": sp.exp, "log": sp.log, "sin": sp.sin, "cos": sp.cos,
+    "tanh": sp.tanh, "Abs": sp.Abs, "Max": sp.Max, "Min": sp.Min, "Sigmoid": Sigmoid, "ReLU": ReLU,
+    "Softplus": Softplus, "GELU": GELU, "Softmax": Softmax, "Dot": Dot,
+}
+
+
+def to_tree(expr: sp.Expr) -> list:
+    """A built expression as nested JSON lists: ["Add", …], ["S", name], ["Q", p, q], ["pi"]."""
+    if isinstance(expr, VectorSymbol):
+        return ["V", expr.name]
+    if isinstance(expr, sp.Symbol):
+        return ["S", expr.name]
+    if expr.is_Rational:
+        return ["Q", str(expr.p), str(expr.q)]
+    if expr in (sp.pi, sp.E):
+        return ["pi" if expr is sp.pi else "E"]
+    name = type(expr).__name__
+    if TREE_CLASSES.get(name) is not type(expr):
+        raise FormulaError("unsupported", f"SymPy turned the formula into {name}(…), which this app does not "
+                           "handle: rewrite it.", what=name)
+    return [name, *(to_tree(arg) for arg in expr.args)]
+
+
+def from_tree(tree, depth: int = 0) -> sp.Expr:
+    """Rebuild to_tree's output structurally (evaluate=False: no arithmetic happens here), from an
+    allowlist of classes; names and numbers are checked again."""
+    if depth > 4 * MAX_NODES or not isinstance(tree, list) or not tree or not isinstance(tree[0], str):
+        raise FormulaError("bad_tree", "The formula worker sent an unreadable result.")
+    kind, args = tree[0], tree[1:]
+    if kind in ("S", "V") and len(args) == 1 and isinstance(args[0], str) and NAME.fullmatch(args[0]):
+        return (VectorSymbol if kind == "V" else sp.Symbol)(args[0], real=True)
+    if kind == "Q" and len(args) == 2 and all(isinstance(a, str) and len(a) <= 1300 for a in args):
+        return sp.Rational(int(args[0]), int(args[1]))
+    if kind in ("pi", "E") and not args:
+        return sp.pi if kind == "pi" else sp.E
+    if kind in TREE_CLASSES and args:
+        return TREE_CLASSES[kind](*(from_tree(a, depth + 1) for a in args), evaluate=False)
+    raise FormulaError("bad_tree", "The formula worker sent an unreadable result.")
+
+
+def parse(text: str, *, timeout: float = DEFAULT_TIMEOUT) -> sp.Expr:
+    """A learner's formula → a SymPy expression, or FormulaError(code, message, **params).
+
+    The text is checked here (read); SymPy builds it in a worker process under the time and memory
+    limits, and the result comes back as a tree that is rebuilt without evaluating anything."""
+    read(text)
+    from engine import formula_worker
+
+    return from_tree(formula_worker.run("parse", {"text": text}, _check_timeout(timeout))["tree"])
 
 
 # ----- the same formula in torch (for the autograd check) ---------------------------------------
@@ -778,10 +941,8 @@ class _TorchBackend:
 def torch_value(text: str, values: dict[str, torch.Tensor]) -> torch.Tensor:
     """The formula computed with torch functions (FUNCTIONS[...].torch) on the given tensors.
     Walks the same checked syntax tree as parse(), independently of SymPy's rewriting."""
-    parse_full(text)
-    root, origin = _parse_ast(text)
-    source, _ = _python_text(text)
-    return _Walker(_TorchBackend(source, values), origin).walk(root)
+    syntax = read(text)
+    return _Walker(_TorchBackend(syntax.source, values), syntax.origin).walk(syntax.root)
 
 
 # ----- analyses (run in engine.formula_worker's guarded processes) ------------------------------
@@ -872,7 +1033,7 @@ def _check_domain(domain) -> dict | tuple[float, float]:
     return _check_interval(domain, "domain")
 
 
-def _check_values(values, parsed: Parsed) -> dict[str, float]:
+def _check_values(values, parsed: Syntax) -> dict[str, float]:
     out = {}
     for name, value in (values or {}).items():
         if name not in parsed.scalars:
@@ -900,7 +1061,7 @@ def analyse(text: str, *, variable: str | None = None, x_range=(-5.0, 5.0), n_gr
     variable: the grid's variable (default x, else the first name); other variables are held at
     `values` (default 0.5). simplify_budget: the share of `timeout` simplification may use before
     the raw forms are kept; None lets it use all of it (then a slow simplify is a "timeout")."""
-    parsed = parse_full(text)
+    parsed = read(text)
     if variable is not None and variable not in parsed.scalars:
         raise ValueError(f"variable must be one of the formula's numbers {parsed.scalars}, got {variable!r}.")
     timeout = _check_timeout(timeout)
@@ -920,7 +1081,7 @@ def analyse(text: str, *, variable: str | None = None, x_range=(-5.0, 5.0), n_gr
                     value=float(out["value"]), **arrays)
 
 
-def _check_points(points, parsed: Parsed, vector_dim: int) -> dict | None:
+def _check_points(points, parsed: Syntax, vector_dim: int) -> dict | None:
     if points is None:
         return None
     names = parsed.scalars + parsed.vectors
@@ -941,9 +1102,7 @@ def autograd_check(text: str, *, n_points: int = 64, seed: int = 0, domain=(-2.0
     """∂f/∂v from SymPy (lambdified, float64) against torch.autograd on the same formula built from
     the torch table, at `n_points` random points (uniform in `domain`, a pair or {name: pair}) or at
     given `points` ({name: values}). passed: max |Δ| / max(1, |torch|) ≤ tol over compared points."""
-    parsed = parse_full(text)
-    if parsed.expr.has(Softmax):
-        raise FormulaError("display_only", "softmax(…) is shown but not computed here.", function="softmax")
+    parsed = read(text)
     if not (isinstance(tol, float | int) and 0 < tol < 1):
         raise ValueError(f"tol must be in (0, 1), got {tol!r}.")
     vector_dim = check("vector_dim", vector_dim)
@@ -961,8 +1120,8 @@ def check_identity(lhs: str, rhs: str, *, n_points: int = 100, seed: int = 0, do
                    timeout: float = DEFAULT_TIMEOUT) -> IdentityResult:
     """Is lhs = rhs? simplify(lhs − rhs) == 0 first (network functions rewritten as exp/log/erf/Max),
     within `symbolic_budget` × timeout; then both sides at `n_points` random points."""
-    parse_full(lhs)
-    parse_full(rhs)
+    read(lhs)
+    read(rhs)
     timeout = _check_timeout(timeout)
     share = _fraction(symbolic_budget, "symbolic_budget")
     if not (isinstance(tol, float | int) and 0 < tol < 1):

@@ -45,8 +45,9 @@ from engine.formula import (
     Parsed,
     ReLU,
     Softmax,
+    build,
     elementary,
-    parse_full,
+    to_tree,
     torch_value,
 )
 
@@ -160,7 +161,7 @@ def _tidy(expr: sp.Expr, budget: _Budget | None) -> tuple[sp.Expr, bool]:
 
 
 def task_analyse(text, variable, x_range, n_grid, values, vector_dim, seed, simplify, simplify_seconds):
-    parsed = parse_full(text)
+    parsed = build(text)
     expr = parsed.expr
     _refuse_display_only(expr)
     budget = _Budget(simplify_seconds) if simplify else None
@@ -252,7 +253,7 @@ def _point(pts, row) -> dict:
 
 
 def task_autograd(text, n_points, seed, domain, vector_dim, points, tol):
-    parsed = parse_full(text)
+    parsed = build(text)
     _refuse_display_only(parsed.expr)
     pts = _sample(parsed, n_points, seed, domain, vector_dim, points)
     n = len(next(iter(pts.values()))) if pts else 1
@@ -303,7 +304,7 @@ def _exact_value(expr: sp.Expr, parsed_symbols: dict[str, sp.Symbol], point: dic
 
 
 def task_identity(lhs, rhs, n_points, seed, domain, vector_dim, tol, symbolic_seconds):
-    left, right = parse_full(lhs), parse_full(rhs)
+    left, right = build(lhs), build(rhs)
     for side in (left, right):
         _refuse_display_only(side.expr)
     shown = {"lhs_latex": _latex(left.expr), "rhs_latex": _latex(right.expr)}
@@ -364,7 +365,11 @@ def _numeric_identity(left, right, n_points, seed, domain, vector_dim, tol) -> d
             "n_tested": n_points, "n_compared": int(finite.sum())}
 
 
-TASKS = {"analyse": task_analyse, "autograd": task_autograd, "identity": task_identity}
+def task_parse(text):
+    return {"tree": to_tree(build(text).expr)}
+
+
+TASKS = {"parse": task_parse, "analyse": task_analyse, "autograd": task_autograd, "identity": task_identity}
 
 
 # ----- the worker's loop ------------------------------------------------------------------------

@@ -16,9 +16,10 @@ from engine.formula import (
     NUMPY_FUNCTIONS,
     FormulaError,
     VectorSymbol,
+    build,
     elementary,
     parse,
-    parse_full,
+    read,
 )
 from engine.limits import LimitError
 
@@ -77,12 +78,12 @@ def test_dot_product_is_symmetric_and_differentiates_to_the_other_vector():
     e = parse("q.k / sqrt(d)")
     assert sp.simplify(sp.diff(e, q) - k / sp.sqrt(d)) == 0
     assert sp.simplify(sp.diff(parse("q.q"), q) - 2 * q) == 0
-    parsed = parse_full("q.k / sqrt(d)")
+    parsed = build("q.k / sqrt(d)")
     assert parsed.scalars == ("d",) and parsed.vectors == ("k", "q")
 
 
 def test_names_as_written_are_kept_even_if_they_cancel():
-    parsed = parse_full("x - x + y")
+    parsed = build("x - x + y")
     assert parsed.expr == y and parsed.scalars == ("x", "y")
 
 
@@ -273,7 +274,7 @@ def test_autograd_check_gallery(text, domain, seed):
     out = formula.autograd_check(text, n_points=48, seed=seed, domain=domain)
     assert out.passed and out.n_compared == 48 and out.n_nonfinite == 0
     assert out.max_abs_diff < 1e-9 and out.value_diff < 1e-9
-    assert set(out.per_variable) == set(parse_full(text).scalars + parse_full(text).vectors)
+    assert set(out.per_variable) == set(read(text).scalars + read(text).vectors)
 
 
 def test_autograd_check_sets_kinks_aside():
