@@ -18,7 +18,8 @@ LESSONS = [
     # (group key, [(lesson key, page path or None when coming)])
     ("group_cnn", [("conv", "views/conv.py"), ("pooling", "views/pooling.py"), ("cnn", "views/cnn.py")]),
     ("group_rnn", [("rnn", "views/rnn.py"), ("lstm", "views/lstm.py"), ("gru", "views/gru.py")]),
-    ("group_attention", [("attention", None), ("multihead", None), ("positional", None), ("transformer", None)]),
+    ("group_attention", [("attention", "views/attention.py"), ("multihead", "views/multihead.py"),
+                         ("positional", "views/positional.py"), ("transformer", "views/transformer.py")]),
     ("group_formula", [("playground", None), ("errata", None)]),
     ("group_training", [("train_cnn", None), ("train_lstm", None), ("train_transformer", None)]),
 ]

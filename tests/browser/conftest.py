@@ -54,7 +54,8 @@ README_MAX_BYTES = 250_000
 # Pages by URL path, as app.py routes them (url_path of each st.Page). The default page
 # lives at "/": Streamlit answers /home with a "Page not found" dialog.
 PAGES = {"home": "/", "conv": "/convolution", "pooling": "/pooling", "cnn": "/cnn", "rnn": "/rnn",
-         "lstm": "/lstm", "gru": "/gru"}
+         "lstm": "/lstm", "gru": "/gru", "attention": "/attention", "multihead": "/multihead",
+         "positional": "/positional", "transformer": "/transformer"}
 
 # Counts finished script runs in the page, so a test can wait for the rerun its own action
 # caused (the idle attribute alone is already "notRunning" before the rerun starts).

@@ -5,7 +5,8 @@ from __future__ import annotations
 import lessons
 
 # Sidebar order, as app.py builds st.navigation.
-ORDER = ["home", "conv", "pooling", "cnn", "rnn", "lstm", "gru"]
+ORDER = ["home", "conv", "pooling", "cnn", "rnn", "lstm", "gru", "attention", "multihead", "positional",
+         "transformer"]
 ZH = lessons.LANGS["zh"]  # 简体中文
 EN = lessons.LANGS["en"]
 

@@ -7,9 +7,8 @@ import pytest
 import lessons
 
 PAGE_NAMES = ["home", "conv", "pooling", "cnn"]
-# pages whose own browser tests drive their controls (test_rnn_browser.py, test_lstm_browser.py,
-# test_gru_browser.py)
-ALL_PAGES = [*PAGE_NAMES, "rnn", "lstm", "gru"]
+# pages whose own browser tests drive their controls (test_<page>_browser.py)
+ALL_PAGES = [*PAGE_NAMES, "rnn", "lstm", "gru", "attention", "multihead", "positional", "transformer"]
 # README screenshots: (file name in assets/screenshots, heading key to scroll to or None)
 README_SHOTS = {
     "home": ("home_en", None),

@@ -42,7 +42,9 @@ def test_model_summary_is_computed_from_the_model():
 def test_lesson_map_marks_future_lessons_as_coming():
     at = _app()
     text = _all_text(at)
-    assert "LSTM gates · *coming*" in text
+    # the formula playground is not built yet; shipped lessons are links, not "coming"
+    assert "Formula playground · *coming*" in text
+    assert "LSTM gates · *coming*" not in text and "Multi-head attention · *coming*" not in text
     assert "即将推出" in _all_text(_app("zh"))
 
 
