@@ -39,7 +39,6 @@ import torch
 
 from engine.formula import (
     NUMPY_FUNCTIONS,
-    VECTOR_DIM,
     Dot,
     FormulaError,
     Parsed,
@@ -382,6 +381,7 @@ WATCHED_EVENTS = ("os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork
 
 def _install_audit_log(path: str) -> None:
     log = open(path, "a", buffering=1, encoding="utf-8")  # opened before the hook: not recorded
+    log.write(json.dumps({"pid": os.getpid(), "event": "nml.audit_started", "args": ""}) + "\n")
 
     def hook(event, args):
         write = event == "open" and (isinstance(args[1], str) and any(c in args[1] for c in "wax+")
@@ -691,4 +691,4 @@ def run(task: str, args: dict, timeout: float) -> dict:
     return pool().run(task, args, float(timeout))
 
 
-__all__ = ["PoolSettings", "VECTOR_DIM", "configure", "run", "serve", "shutdown"]
+__all__ = ["PoolSettings", "configure", "pool", "run", "serve", "shutdown"]

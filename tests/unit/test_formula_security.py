@@ -144,7 +144,10 @@ def audit_log(tmp_path_factory):
 
 
 def worker_events(log: Path) -> list[dict]:
-    return [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    """What the workers' audit hooks recorded, less the line each hook writes when it starts."""
+    events = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    assert any(e["event"] == "nml.audit_started" for e in events), "no worker installed the audit hook"
+    return [e for e in events if e["event"] != "nml.audit_started"]
 
 
 def assert_clean(expr):
@@ -269,10 +272,12 @@ def test_a_killed_worker_is_replaced_and_the_next_request_works(audit_log):
         formula.analyse("(x+y)^1000", timeout=1.0, simplify_budget=None)
     assert e.value.code == "timeout" and "1 s" in str(e.value)
     assert time.monotonic() - start <= 1.5
+    # another idle worker answers at once; with a single worker, the replacement must start first
+    allowed = 0.5 if formula_worker.pool().settings.workers > 1 else 3.0
     for _ in range(3):
         start = time.monotonic()
         assert formula.analyse("sigmoid(x)", timeout=TIMEOUT).derivatives["x"]
-        assert time.monotonic() - start < 0.5
+        assert time.monotonic() - start < allowed
     alive = [p for p in mp.active_children() if p.name == "nml-formula"]
     assert len(alive) <= formula_worker.pool().settings.workers
 
@@ -385,7 +390,9 @@ def test_thirty_requests_at_once_five_of_them_hanging():
     assert all(r[2] == "timeout" for r in hung), hung
     assert all(r[2] == "ok" for r in valid), [r for r in valid if r[2] != "ok"]
     assert peak[0] <= workers
-    assert gap[0] < 0.5, f"the app process stalled for {gap[0]:.2f} s"
+    # a hanger run in this process would stall it for the whole timeout; a busy 2-core machine
+    # alone can delay a 10 ms sleep by several hundred ms, hence the margin
+    assert gap[0] < 0.75 * TIMEOUT, f"the app process stalled for {gap[0]:.2f} s"
     worst = max(r[3] for r in results)
     print(f"\n[concurrency] 30 requests, 5 hanging, timeout {TIMEOUT:g} s, {workers} workers: total {total:.2f} s, "
           f"worst latency {worst:.2f} s, worst valid {max(r[3] for r in valid):.2f} s, "
