@@ -44,7 +44,37 @@ BOUNDS: dict[str, Bound] = {
     "formula_grid": Bound(2, 2001),
     "formula_points": Bound(1, 1000),
     "vector_dim": Bound(1, 16),
+    # the training lab (engine/train.py, engine/train_tasks.py)
+    "epochs": Bound(1, 100),
+    "train_steps": Bound(1, 100_000),
+    "budget_s": Bound(1, 3600),
+    "report_every": Bound(1, 10_000),
+    "eval_every": Bound(1, 100_000),
+    "text_chars": Bound(200, 200_000),
+    "layers": Bound(1, 6),
+    "toy_len": Bound(2, 32),
+    "seed": Bound(0, 2**31 - 1),
 }
+
+
+@dataclass(frozen=True)
+class FloatBound:
+    low: float
+    high: float
+
+
+# Real-valued settings a learner chooses (the training lab's optimiser).
+FLOAT_BOUNDS: dict[str, FloatBound] = {
+    "lr": FloatBound(1e-5, 1.0),
+    "momentum": FloatBound(0.0, 0.999),
+    "weight_decay": FloatBound(0.0, 0.1),
+    "clip": FloatBound(0.0, 100.0),  # 0 = no gradient clipping
+}
+
+# A training run is refused when its estimated memory (engine.train_tasks.MemoryEstimate) is above this.
+MAX_TRAIN_BYTES = 2 * 1024**3
+# Uploaded training checkpoints larger than this are refused before they are read.
+MAX_CHECKPOINT_BYTES = 32 * 1024 * 1024
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 # Pillow's decompression-bomb guard: images above this many pixels are refused.
@@ -60,3 +90,13 @@ def check(name: str, value: int) -> int:
     if not bound.low <= value <= bound.high:
         raise LimitError(name, value, bound.low, bound.high)
     return value
+
+
+def check_float(name: str, value: float) -> float:
+    """Return `value` as a float if it is a finite number within FLOAT_BOUNDS[name], else raise LimitError."""
+    bound = FLOAT_BOUNDS[name]
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise LimitError(name, value, bound.low, bound.high)
+    if not bound.low <= float(value) <= bound.high:  # NaN fails both comparisons
+        raise LimitError(name, value, bound.low, bound.high)
+    return float(value)

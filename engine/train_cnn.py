@@ -74,11 +74,15 @@ def affine(x: torch.Tensor, angle: torch.Tensor, scale: torch.Tensor,
 
 
 def random_affine(x: torch.Tensor, cfg: AugmentConfig, generator: torch.Generator) -> torch.Tensor:
-    """One random affine per image, drawn uniformly within cfg's ranges from `generator`."""
+    """One random affine per image, drawn uniformly within cfg's ranges from `generator`.
+
+    The draws come from `generator` on its own device (a CPU generator gives the same draws
+    whatever device x is on) and are moved to x's device without waiting for it (non_blocking)."""
     N = x.shape[0]
 
     def uniform(low: float, high: float) -> torch.Tensor:
-        return low + (high - low) * torch.rand(N, generator=generator)
+        u = torch.rand(N, generator=generator, device=generator.device)
+        return (low + (high - low) * u).to(x.device, non_blocking=True)
 
     angle = uniform(-cfg.angle_deg, cfg.angle_deg) * (math.pi / 180.0)
     scale = uniform(cfg.scale_min, cfg.scale_max)
@@ -88,10 +92,14 @@ def random_affine(x: torch.Tensor, cfg: AugmentConfig, generator: torch.Generato
 
 
 def one_cycle(optimizer: torch.optim.Optimizer, max_lr: float, epochs: int,
-              steps_per_epoch: int) -> torch.optim.lr_scheduler.OneCycleLR:
-    """Learning rate warms up to max_lr over the first 30 % of steps, then anneals (cosine)."""
+              steps_per_epoch: int, cycle_momentum: bool = True) -> torch.optim.lr_scheduler.OneCycleLR:
+    """Learning rate warms up to max_lr over the first 30 % of steps, then anneals (cosine).
+
+    cycle_momentum=True also cycles the momentum (Adam's β₁) inversely, 0.95 → 0.85 → 0.95; pass
+    False for plain SGD, which the cycle would otherwise turn into SGD with momentum."""
     return torch.optim.lr_scheduler.OneCycleLR(
         optimizer, max_lr=max_lr, epochs=epochs, steps_per_epoch=steps_per_epoch, pct_start=0.3,
+        cycle_momentum=cycle_momentum,
     )
 
 
