@@ -1,0 +1,63 @@
+"""Wrong formulas that circulate in tutorials (DESIGN.md, "Formula errata"), computed literally.
+
+Each function here takes a wrong form at its word and computes it with the same engine pieces
+as the right form, so a page can put the two side by side with numbers:
+
+- convolution written `out_ij = Σ_k w_k·in_ij + b`: every weight multiplies the same pixel, so
+  the kernel collapses to one number Σ w and the "convolution" is a 1×1 one (no window, no
+  neighbours, the output keeps the input's size);
+- "32 kernels" written `f(x) = Σ_{i=1}^{32} w_i * x + b`: the 32 feature maps added into one,
+  which (convolution being linear in the kernel) is one convolution with the kernel Σ_i w_i;
+- max pooling written `out_ij = max(in_ij)`: the max of a single number is that number, a 1×1
+  pooling that returns the input unchanged;
+- the self-attention flow drawn as Q → K → V → dot → softmax: the softmax moved to the end,
+  softmax(Q Kᵀ V / √d_k) over the feature axis, which no longer averages the rows of V.
+
+The right forms are engine.conv.conv2d, engine.conv.max_pool2d and
+engine.attention.scaled_dot_product; the remaining errata (the (1/d_v) attention identity, the
+FFN's outer activation, the LSTM without a cell state, PE sin = cos) live beside their lessons
+(engine.attention_lab, engine.transformer_demo, engine.lstm_probe, engine.positional).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from engine.conv import conv2d, max_pool2d
+
+
+def conv_without_window(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """out_ij = Σ_k w_k·x_ij + b taken literally, for x (N, C, H, W) and weight (C_out, C, k, k):
+    a 1×1 convolution with the kernel's sum, (N, C_out, H, W)."""
+    # w'[o, c] = Σ_m Σ_n w[o, c, m, n]: (C_out, C, k, k) → (C_out, C, 1, 1)
+    w_sum = weight.sum(dim=(-2, -1), keepdim=True)
+    # out[o, i, j] = Σ_c w'[o, c]·x[c, i, j] + b[o]
+    return conv2d(x, w_sum, bias)
+
+
+def kernels_summed(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """f(x) = Σ_i (w_i ⋆ x + b_i): the C_out feature maps added into one, (N, 1, H', W')."""
+    # Σ_i (w_i ⋆ x + b_i) = (Σ_i w_i) ⋆ x + Σ_i b_i: (C_out, C, k, k) → (1, C, k, k)
+    w_sum = weight.sum(dim=0, keepdim=True)
+    b_sum = None if bias is None else bias.sum().reshape(1)
+    return conv2d(x, w_sum, b_sum)
+
+
+def pool_without_window(x: torch.Tensor) -> torch.Tensor:
+    """out_ij = max(in_ij) taken literally: the max over a 1×1 window, which is x itself."""
+    return max_pool2d(x, 1)
+
+
+def attention_softmax_last(Q: torch.Tensor, K: torch.Tensor, V: torch.Tensor) -> torch.Tensor:
+    """The flow Q → K → V → dot → softmax taken literally: softmax(Q Kᵀ V / √d_k) over the last
+    (feature) axis, for Q (..., T, d_k), K (..., S, d_k), V (..., S, d_v) → (..., T, d_v)."""
+    if Q.shape[-1] != K.shape[-1] or K.shape[-2] != V.shape[-2]:
+        raise ValueError(f"Q (..., T, d_k), K (..., S, d_k), V (..., S, d_v) needed; got {tuple(Q.shape)}, "
+                         f"{tuple(K.shape)}, {tuple(V.shape)}")
+    d_k = Q.shape[-1]
+    # P_iv = Σ_j (Σ_d Q_id K_jd) V_jv / √d_k
+    P = torch.einsum("...id,...jd,...jv->...iv", Q, K, V) / math.sqrt(d_k)
+    # wrong_iv = exp(P_iv) / Σ_v' exp(P_iv'): a softmax over the features, not over the keys
+    return torch.softmax(P, dim=-1)

@@ -1,0 +1,135 @@
+"""engine.errata: each wrong form computed literally, against an independent torch computation in
+float64, and the properties that make it wrong (lost window, lost maps, softmax over features)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from engine.attention import scaled_dot_product
+from engine.errata import (
+    attention_softmax_last,
+    conv_without_window,
+    kernels_summed,
+    pool_without_window,
+)
+
+TOL = 1e-10
+f64 = torch.float64
+
+
+def randn(*shape, seed):
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed), dtype=f64)
+
+
+# ----- convolution without a window ---------------------------------------------------------
+
+CONV_SHAPES = [(1, 1, 6, 6, 1, 3), (2, 3, 7, 5, 4, 3), (1, 2, 9, 9, 32, 5), (3, 1, 4, 4, 2, 1)]  # N, C, H, W, C_out, k
+
+
+@pytest.mark.parametrize("shape", CONV_SHAPES)
+@pytest.mark.parametrize("with_bias", [False, True])
+def test_conv_without_window_is_each_pixel_times_the_kernel_sum(shape, with_bias):
+    N, C, H, W, C_out, k = shape
+    seed = sum(shape) + with_bias
+    x, w = randn(N, C, H, W, seed=seed), randn(C_out, C, k, k, seed=seed + 1)
+    b = randn(C_out, seed=seed + 2) if with_bias else None
+    out = conv_without_window(x, w, b)
+    # out[n, o, i, j] = Σ_c (Σ_mn w[o, c, m, n]) x[n, c, i, j] + b[o], written with einsum
+    expected = torch.einsum("oc,nchw->nohw", w.sum(dim=(2, 3)), x)
+    if b is not None:
+        expected = expected + b[None, :, None, None]
+    assert out.shape == (N, C_out, H, W)
+    assert (out - expected).abs().max() < TOL
+    # and torch's own 1×1 convolution agrees
+    assert (out - F.conv2d(x, w.sum(dim=(2, 3), keepdim=True), b)).abs().max() < TOL
+
+
+def test_conv_without_window_cannot_see_neighbours():
+    # a single bright pixel: the right convolution spreads it over a k×k neighbourhood, the wrong
+    # form leaves it where it is
+    x = torch.zeros(1, 1, 7, 7, dtype=f64)
+    x[0, 0, 3, 3] = 1.0
+    w = randn(1, 1, 3, 3, seed=5)
+    right = F.conv2d(x, w)
+    wrong = conv_without_window(x, w)
+    assert int((right.abs() > 0).sum()) == 9
+    assert int((wrong.abs() > 0).sum()) == 1
+
+
+# ----- 32 kernels summed --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 28, 28, 32, 3), (2, 3, 8, 6, 5, 3), (1, 2, 5, 5, 1, 5)])
+@pytest.mark.parametrize("with_bias", [False, True])
+def test_kernels_summed_is_the_sum_of_the_maps(shape, with_bias):
+    N, C, H, W, C_out, k = shape
+    seed = 3 * sum(shape) + with_bias
+    x, w = randn(N, C, H, W, seed=seed), randn(C_out, C, k, k, seed=seed + 1)
+    b = randn(C_out, seed=seed + 2) if with_bias else None
+    summed = kernels_summed(x, w, b)
+    maps = F.conv2d(x, w, b)
+    assert summed.shape == (N, 1, H - k + 1, W - k + 1)
+    assert (summed - maps.sum(dim=1, keepdim=True)).abs().max() < 1e-9
+
+
+def test_different_kernels_with_the_same_sum_are_indistinguishable_when_summed():
+    x, w = randn(1, 1, 10, 10, seed=1), randn(4, 1, 3, 3, seed=2)
+    # move weight between two kernels: every map changes, their sum does not
+    moved = w.clone()
+    moved[0] += 0.5
+    moved[1] -= 0.5
+    assert (F.conv2d(x, w) - F.conv2d(x, moved)).abs().max() > 0.1
+    assert (kernels_summed(x, w) - kernels_summed(x, moved)).abs().max() < 1e-12
+
+
+# ----- max pooling without a window ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 6, 6), (2, 3, 5, 7), (1, 32, 26, 26)])
+def test_pool_without_window_returns_the_input(shape):
+    x = randn(*shape, seed=sum(shape))
+    out = pool_without_window(x)
+    assert torch.equal(out, x)
+    assert torch.equal(out, F.max_pool2d(x, 1))
+    # the right pooling shrinks it and keeps each window's largest value
+    right = F.max_pool2d(x, 2)
+    assert right.shape[-2:] == (shape[-2] // 2, shape[-1] // 2)
+
+
+# ----- softmax at the end of the attention flow ---------------------------------------------
+
+ATT_SHAPES = [(1, 1, 1, 1), (4, 5, 3, 2), (2, 6, 6, 8, 4)]  # (..., T, S, d_k, d_v)
+
+
+@pytest.mark.parametrize("shape", ATT_SHAPES)
+def test_attention_softmax_last_equals_torch(shape):
+    *batch, T, S, d_k, d_v = shape
+    seed = sum(shape)
+    Q, K, V = randn(*batch, T, d_k, seed=seed), randn(*batch, S, d_k, seed=seed + 1), randn(*batch, S, d_v, seed=seed + 2)
+    wrong = attention_softmax_last(Q, K, V)
+    expected = torch.softmax((Q @ K.transpose(-2, -1)) @ V / math.sqrt(d_k), dim=-1)
+    assert wrong.shape == (*batch, T, d_v)
+    assert (wrong - expected).abs().max() < TOL
+    # rows sum to 1 over the features
+    assert (wrong.sum(dim=-1) - 1).abs().max() < TOL
+
+
+def test_right_attention_is_linear_in_V_and_the_wrong_flow_is_not():
+    Q, K, V = randn(4, 3, seed=1), randn(4, 3, seed=2), randn(4, 3, seed=3)
+    right = scaled_dot_product(Q, K, V).output
+    right2 = scaled_dot_product(Q, K, 2 * V).output
+    assert (right2 - 2 * right).abs().max() < 1e-12
+    assert (right - F.scaled_dot_product_attention(Q, K, V)).abs().max() < TOL
+    wrong, wrong2 = attention_softmax_last(Q, K, V), attention_softmax_last(Q, K, 2 * V)
+    assert (wrong2 - 2 * wrong).abs().max() > 0.1
+
+
+def test_attention_softmax_last_refuses_mismatched_shapes():
+    with pytest.raises(ValueError, match="d_k"):
+        attention_softmax_last(randn(2, 3, seed=0), randn(2, 4, seed=1), randn(2, 3, seed=2))
+    with pytest.raises(ValueError, match="S"):
+        attention_softmax_last(randn(2, 3, seed=0), randn(2, 3, seed=1), randn(5, 3, seed=2))
