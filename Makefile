@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PORT   ?= 8501
 
-.PHONY: run test install install-dev chromium bench screenshots lint clean
+.PHONY: run test install install-dev chromium bench bench-train screenshots lint clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,10 @@ lint: install-dev
 
 bench: install
 	$(PY) benchmarks/page_latency.py
+
+# Training speed: the lab's Trainer vs a bare PyTorch loop (and Keras when TensorFlow is present).
+bench-train: install
+	$(PY) benchmarks/train_speed.py
 
 # Re-take the README screenshots (assets/screenshots/) from the browser tests.
 screenshots: install-dev chromium
