@@ -46,6 +46,8 @@ LRS = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3)
 SEED_MAX = 9999
 BUDGET_S = 600  # wall-clock budget of one run (seconds of running, pauses excluded)
 
+t = T("training")  # lazy: each call reads the session's language
+
 
 def mib(n: int) -> str:
     return f"{n / 2**20:,.1f}"
@@ -236,7 +238,6 @@ class TrainingPanel:
 
     def __init__(self, kind: str, to_widgets: Callable[[dict], dict]):
         self.kind = kind
-        self.t = T("training")
         warmed()
         self.slot = session_slot(kind)
         pending, self.slot.pending = self.slot.pending, None
@@ -268,7 +269,7 @@ class TrainingPanel:
 
     def optim_controls(self) -> tuple[OptimConfig, int]:
         """Optimiser, learning rate, schedule and seed; checked on the server (OptimConfig)."""
-        t, d = self.t, DEFAULT_OPTIM[self.kind]
+        d = DEFAULT_OPTIM[self.kind]
         for name, value in self._optim_widgets(asdict(d), 0).items():
             st.session_state.setdefault(name, value)
         lrs = sorted({*LRS, float(st.session_state[self._k("lr")])})
@@ -301,14 +302,12 @@ class TrainingPanel:
         return RunConfig(seed=seed, budget_s=BUDGET_S, report_every=report_every, eval_every=eval_every)
 
     def optim_text(self, optim: OptimConfig) -> str:
-        t = self.t
         return t("optim_text", opt=t(f"opt_{optim.optimizer}"), lr=f"{optim.lr:g}",
                  sched=t(f"sched_{optim.schedule}"))
 
     # ----- the panel itself ------------------------------------------------------------------
 
     def estimate_caption(self, est: MemoryEstimate) -> None:
-        t = self.t
         st.caption(t("estimate", mib=mib(est.bytes), limit=mib(MAX_TRAIN_BYTES), P=f"{est.P:,}",
                      A=f"{est.A:,}", B=est.B, data=mib(est.D)))
 
@@ -319,7 +318,7 @@ class TrainingPanel:
         """The buttons and the live view (progress, curves, then `live(trainer)` in the same
         fragment). Returns the current trainer, or None when the configuration is refused (the
         reason is shown)."""
-        t, slot = self.t, self.slot
+        slot = self.slot
         s = Settings(self.kind, config, optim, run)
         device = get_device()
         st.caption(t("device_note", name=device_name(device)) if device.type != "cpu" else t("cpu_note"))
@@ -358,7 +357,7 @@ class TrainingPanel:
             self._files(self.slot.trainer, run)
 
     def _buttons(self, tr: Trainer, s: Settings) -> None:
-        t, state = self.t, tr.state
+        state = tr.state
         c = st.columns(4)
         c[0].button(t("resume") if state == "paused" else t("start"), type="primary", icon=":material/play_arrow:",
                     disabled=state == "running", on_click=_on_start, args=(s,), key=self._k("btn_start"),
@@ -386,7 +385,6 @@ class TrainingPanel:
         live_view()
 
     def _progress(self, tr: Trainer) -> None:
-        t = self.t
         train = tr.metrics.snapshot("train")
         evals = tr.metrics.snapshot("eval")
         step, total = tr.step, tr.total_steps
@@ -422,7 +420,6 @@ class TrainingPanel:
         return [r for r in self.slot.runs if st.session_state.get(self._k(f"cmp_{r.number}"))]
 
     def _curves(self, tr: Trainer, curves: Sequence[tuple[str, str]]) -> None:
-        t = self.t
         records = tr.metrics.snapshot()
         train = [r for r in records if r.get("kind") == "train"]
         evals = [r for r in records if r.get("kind") == "eval"]
@@ -454,7 +451,7 @@ class TrainingPanel:
     # ----- runs, export, checkpoints ----------------------------------------------------------
 
     def runs_section(self, describe: Callable[[object, OptimConfig], str]) -> None:
-        t, runs = self.t, self.slot.runs
+        runs = self.slot.runs
         st.subheader(t("runs_header"))
         if not runs:
             st.caption(t("runs_empty"))
@@ -477,7 +474,7 @@ class TrainingPanel:
         st.dataframe(pd.DataFrame(rows), hide_index=True)
 
     def _files(self, tr: Trainer, run: RunConfig) -> None:
-        t, slot = self.t, self.slot
+        slot = self.slot
         st.subheader(t("files_header"))
         c1, c2, c3 = st.columns(3)
         records = tr.metrics.snapshot()
