@@ -12,6 +12,7 @@ from figures.common import DIVERGING, as_numpy, heatmap
 
 F_COLOUR = "#4F46E5"  # f: indigo
 DF_COLOUR = "#F59E0B"  # f′: amber
+SCALE_GAP = 5.0  # f and f′ share an axis unless one's range is this many times the other's
 PALETTE = ("#4F46E5", "#DC2626", "#059669", "#F59E0B", "#7C3AED", "#0891B2")
 
 
@@ -32,27 +33,41 @@ def _layout(title: str | None, height: int, x_title: str, y_title: str | None = 
     )
 
 
+def _spread(values) -> float:
+    finite = as_numpy(values)[np.isfinite(as_numpy(values))]
+    return float(finite.max() - finite.min()) if finite.size else 0.0
+
+
 def function_figure(x, f, df, *, x_title: str, f_name: str, df_name: str, title: str | None = None,
                     mark: tuple[float, float | None, float | None] | None = None,
                     height: int = 380) -> go.Figure:
-    """f and its derivative f′ over the grid x, on one axis; NaN (no value there) leaves a gap.
+    """f and its derivative f′ over the grid x; NaN (no value there) leaves a gap. When one curve
+    spans more than SCALE_GAP times the other's range (−log p against −1/p), f′ gets its own axis
+    on the right, so neither curve is flattened.
 
     mark = (x₀, f(x₀), f′(x₀)) puts a dot on each curve at x₀ (a None value draws no dot)."""
     xs = _gaps(x)
+    spread_f, spread_df = _spread(f), _spread(df)
+    dual = min(spread_f, spread_df) * SCALE_GAP < max(spread_f, spread_df)
+    df_axis = "y2" if dual else "y"
     data = [
         dict(type="scatter", mode="lines", x=xs, y=_gaps(f), name=f_name, line=dict(color=F_COLOUR, width=3),
              connectgaps=False),
-        dict(type="scatter", mode="lines", x=xs, y=_gaps(df), name=df_name,
+        dict(type="scatter", mode="lines", x=xs, y=_gaps(df), name=df_name, yaxis=df_axis,
              line=dict(color=DF_COLOUR, width=2, dash="dash"), connectgaps=False),
     ]
     if mark is not None:
         x0, f0, df0 = mark
-        for value, colour in ((f0, F_COLOUR), (df0, DF_COLOUR)):
+        for value, colour, axis in ((f0, F_COLOUR, "y"), (df0, DF_COLOUR, df_axis)):
             if value is not None and np.isfinite(value):
                 data.append(dict(type="scatter", mode="markers", x=[float(x0)], y=[float(value)], showlegend=False,
-                                 marker=dict(color=colour, size=11, line=dict(color="white", width=2)),
+                                 yaxis=axis, marker=dict(color=colour, size=11, line=dict(color="white", width=2)),
                                  hoverinfo="skip"))
     layout = _layout(title, height, x_title)
+    if dual:
+        layout["yaxis"].update(title=dict(text=f_name, font=dict(color=F_COLOUR)), tickfont=dict(color=F_COLOUR))
+        layout["yaxis2"] = dict(overlaying="y", side="right", title=dict(text=df_name, font=dict(color=DF_COLOUR)),
+                                tickfont=dict(color=DF_COLOUR), showgrid=False, zeroline=False)
     if mark is not None:
         layout["shapes"] = [dict(type="line", x0=float(mark[0]), x1=float(mark[0]), y0=0, y1=1, yref="paper",
                                  line=dict(color="#9CA3AF", width=1, dash="dot"))]

@@ -353,10 +353,11 @@ def tex_number(v: float, digits: int = 4) -> str:
     return f"{v:.{digits}f}" if 1e-3 <= abs(v) < 1e5 or v == 0 else sp.latex(sp.Float(v, digits))
 
 
-def fmt_values(values) -> str:
-    """A scalar or a vector as short text for a table cell."""
+def fmt_values(values, digits: int = 10) -> str:
+    """A scalar or a vector as short text for a table cell (vectors with fewer digits, to fit)."""
     values = values if isinstance(values, list) else [values]
-    parts = [f"{float(v):.10g}" for v in values]
+    digits = digits if len(values) == 1 else min(digits, 5)
+    parts = [f"{float(v):.{digits}g}" for v in values]
     return parts[0] if len(parts) == 1 else "(" + ", ".join(parts) + ")"
 
 
@@ -442,10 +443,9 @@ def plot_controls(syntax: formula.Syntax, example: Example | None) -> tuple[str,
                 st.session_state[key] = float(preset.get(name, o.value))
             with cols[index % len(cols)]:
                 values[name] = st.slider(t("value_label", name=name), o.low, o.high, step=o.step, key=key)
-    if not isinstance(st.session_state.get("pg_x0"), int) or not 0 <= st.session_state["pg_x0"] < N_GRID:
-        st.session_state["pg_x0"] = N_GRID // 2
     grid = np.linspace(low, high, N_GRID)
-    idx = st.select_slider(t("x0_label", name=var), options=list(range(N_GRID)), key="pg_x0",
+    # the middle of the range by default; the browser resets it there when the range changes
+    idx = st.select_slider(t("x0_label", name=var), options=list(range(N_GRID)), value=N_GRID // 2, key="pg_x0",
                            format_func=lambda i: f"{grid[i]:.4g}", help=t("x0_help"))
     return var, (float(low), float(high)), values, int(idx)
 
@@ -500,7 +500,7 @@ def autograd_section(text: str, syntax: formula.Syntax) -> None:
     status_text = {"ok": t("status_ok"), "kink": t("status_kink"), "nonfinite": t("status_nonfinite")}
     table = {"#": list(range(1, len(rows) + 1))}
     for name in names:
-        table[name] = [fmt_values(points[name][i]) for i in range(len(rows))]
+        table[name] = [fmt_values(points[name][i], 6) for i in range(len(rows))]
     many = len(names) > 1
     if many:
         table[t("col_variable")] = [r.worst["variable"] if r.worst else "—" for r in rows]
@@ -663,8 +663,9 @@ if syntax is not None:
         var, x_range, values, idx = None, OTHER.plot, {}, 0
     vseed = 0
     if syntax.vectors:
-        vseed = int(st.number_input(t("vector_seed_label"), 0, SEED_MAX, 0, step=1, key="pg_vseed",
-                                    help=t("vector_seed_help", n=VECTOR_DIM)))
+        c_vseed, _ = st.columns([1, 3])
+        vseed = int(c_vseed.number_input(t("vector_seed_label"), 0, SEED_MAX, 0, step=1, key="pg_vseed",
+                                         help=t("vector_seed_help", n=VECTOR_DIM)))
     key = ("analyse", text, mode)
     args = (text, var, x_range, tuple(sorted(values.items())), vseed, mode)
     analysis = engine_call(key, analysed, *args)

@@ -81,3 +81,15 @@ def test_matrix_figure_is_the_values_on_a_symmetric_scale_with_numbers_when_smal
 def test_matrix_figure_of_zeros_has_a_usable_range():
     trace = matrix_figure(torch.zeros(2, 2)).data[0]
     assert trace.zmax > 0 and trace.zmin == -trace.zmax
+
+
+def test_function_figure_gives_a_steep_derivative_its_own_axis():
+    p = np.linspace(0.01, 0.99, 99)
+    fig = function_figure(p, -np.log(p), -1 / p, x_title="p", f_name="f", df_name="f′", mark=(0.5, 0.69, -2.0))
+    # −1/p spans ~100, −log p ~4.6: f′ on a right-hand axis, its dot on the same axis
+    assert fig.data[1].yaxis == "y2" and fig.data[3].yaxis == "y2" and fig.data[2].yaxis == "y"
+    assert fig.layout.yaxis2.overlaying == "y" and fig.layout.yaxis2.side == "right"
+    # comparable ranges share one axis
+    x = np.linspace(-3, 3, 61)
+    same = function_figure(x, np.tanh(x), 1 - np.tanh(x) ** 2, x_title="x", f_name="f", df_name="f′")
+    assert same.data[1].yaxis == "y" and "yaxis2" not in same.to_dict()["layout"]

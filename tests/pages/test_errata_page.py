@@ -113,7 +113,7 @@ def test_attention_both_ways_equals_torch(en):
 
 def test_positional_sine_and_cosine_differ(en):
     g = _gen(0, 2)
-    pos, i = int(torch.randint(1, 50, (1,), generator=g)), int(torch.randint(0, 3, (1,), generator=g))
+    pos, i = int(torch.randint(1, 50, (1,), generator=g)), int(torch.randint(1, 3, (1,), generator=g))
     theta = pos / 10000 ** (2 * i / 16)
     block = next(e.value for e in en.latex if r"\sin\theta - \cos\theta" in e.value)
     assert f"PE[{pos},{2 * i}] &= \\sin\\theta = {math.sin(theta):.4f}" in block
