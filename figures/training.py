@@ -78,9 +78,9 @@ def confusion_figure(C, labels: Sequence[str], *, title: str | None = None, true
     n = C.shape[0]
     fig.update_traces(hovertemplate=f"{true_label} %{{y}}, {predicted_label} %{{x}}: %{{z:.0f}}<extra></extra>")
     ticks = dict(tickmode="array", tickvals=list(range(n)), ticktext=list(labels))
-    fig.update_xaxes(title=dict(text=predicted_label), side="top", **ticks)
+    fig.update_xaxes(title=dict(text=predicted_label), side="bottom", **ticks)
     fig.update_yaxes(title=dict(text=true_label), **ticks)
-    fig.update_layout(margin=dict(l=10, r=10, t=80 if title else 50, b=10))
+    fig.update_layout(margin=dict(l=10, r=10, t=40 if title else 10, b=10))
     return fig
 
 
