@@ -7,6 +7,7 @@ repeated word keeps its own row or column.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 
 import numpy as np
@@ -16,11 +17,23 @@ from figures.common import DIVERGING, POSITIVE, add_box, as_numpy, heatmap
 from figures.recurrent import token_label
 
 ATTENTION_ANNOTATE_MAX = 8  # numbers written in the cells up to this many queries/keys
+FLAT_LABEL_WIDTH = 24  # key labels up to this total width (a CJK character counts 2) stay upright
 
 
 def symmetric_range(*arrays) -> float:
     """max |value| over the arrays (at least 1e-6): one colour scale, symmetric about 0, for all."""
     return max([float(np.abs(as_numpy(a)).max()) for a in arrays if as_numpy(a).size] + [1e-6])
+
+
+def label_width(label: str) -> int:
+    """Display width of a tick label: wide (CJK, full-width) characters count 2, others 1."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in label)
+
+
+def tick_angle(labels: Sequence[str]) -> int:
+    """0 (upright) when the labels fit side by side, e.g. single Chinese characters; −45 when
+    long words would overlap."""
+    return 0 if sum(label_width(x) for x in labels) <= FLAT_LABEL_WIDTH else -45
 
 
 def _token_ticks(tokens: Sequence[str]) -> dict:
@@ -80,5 +93,5 @@ def attention_figure(weights, query_tokens: Sequence[str], key_tokens: Sequence[
                       hovertemplate="%{customdata}<br>%{z:.4f}<extra></extra>")
     # cells fill the width: a grid of small maps, or long token labels, leaves little room
     fig.update_yaxes(scaleanchor=None, constrain=None, **_token_ticks(query_tokens))
-    fig.update_xaxes(tickangle=-45 if S > 6 else 0, **_token_ticks(key_tokens))
+    fig.update_xaxes(tickangle=tick_angle([token_label(tok) for tok in key_tokens]), **_token_ticks(key_tokens))
     return fig

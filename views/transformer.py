@@ -12,6 +12,7 @@ import pandas as pd
 import streamlit as st
 import torch
 
+import lessons
 from engine.attention import causal_mask
 from engine.tokens import TokenError, tokenize
 from engine.transformer import (
@@ -75,6 +76,28 @@ def sentence(raw: str, empty_key: str) -> list[str] | None:
 # ----- LaTeX with the live numbers ---------------------------------------------------------
 
 
+def tex_num(v: float, digits: int = 3, paren: bool = True) -> str:
+    """num(), but a number that would round to ±0.000 in scientific form (−2.4 × 10⁻⁴, not −0.000).
+    paren=False: no parentheses around a negative number (after "=")."""
+    if v != 0 and abs(v) < 0.5 * 10 ** -digits:
+        mantissa, exponent = f"{v:.1e}".split("e")
+        s = rf"{mantissa}\times 10^{{{int(exponent)}}}"
+    else:
+        s = f"{v:.{digits}f}"
+    return f"({s})" if v < 0 and paren else s
+
+
+def localized_text_input(label: str, key: str, default_key: str, **kw) -> str:
+    """A text box whose example follows the language: a box still holding another language's
+    example gets this language's one (Streamlit keeps a keyed widget's value and ignores a new
+    default); a sentence the learner typed is kept."""
+    defaults = {lang: lessons.text("transformer", default_key, lang) for lang in lessons.LANGS}
+    if st.session_state.get(key) in set(defaults.values()) - {defaults[t.lang]}:
+        st.session_state[key] = defaults[t.lang]
+    st.session_state.setdefault(key, defaults[t.lang])
+    return st.text_input(label, key=key, **kw)
+
+
 def signed_terms(values, shown: int = SHOWN_TERMS, digits: int = 2) -> str:
     """'0.12 - 0.46 + 1.23 + \\dots': the first terms of a sum with their signs, then \\dots."""
     out = []
@@ -105,12 +128,12 @@ def layer_norm_latex(x_row: torch.Tensor, norm, gamma: torch.Tensor, beta: torch
         r"\begin{aligned}"
         rf"\mu &= \tfrac{{1}}{{d}}\textstyle\sum_k x_k \\ "
         rf"&= \tfrac{{1}}{{{d}}}\,({signed_terms(x)}) \\ "
-        rf"&= \tfrac{{1}}{{{d}}}\cdot{num(d * mu, 3)} = {mu:.4f} \\ "
+        rf"&= \tfrac{{1}}{{{d}}}\cdot{tex_num(d * mu, 3)} = {tex_num(mu, 4, paren=False)} \\ "
         rf"\sigma^2 &= \tfrac{{1}}{{d}}\textstyle\sum_k (x_k-\mu)^2 \\ "
         rf"&= \tfrac{{1}}{{{d}}}\,({signed_terms([(v - mu) ** 2 for v in x])}) \\ "
         rf"&= \tfrac{{1}}{{{d}}}\cdot{d * var:.3f} = {var:.4f} \\ "
         rf"\hat x_k &= (x_k-\mu)\,/\sqrt{{\sigma^2+\varepsilon}} \\ "
-        rf"\hat x_{{{k}}} &= \frac{{{num(x[k], 3)} - {num(mu, 3)}}}{{\sqrt{{{var:.3f} + {power_of_ten(eps)}}}}}"
+        rf"\hat x_{{{k}}} &= \frac{{{num(x[k], 3)} - {tex_num(mu, 3)}}}{{\sqrt{{{var:.3f} + {power_of_ten(eps)}}}}}"
         rf" = {x_hat:.4f} \\ "
         rf"y_k &= \gamma_k\,\hat x_k + \beta_k \\ "
         rf"y_{{{k}}} &= {g:.3f}\cdot{num(x_hat, 4)} + {num(b, 3)} = {y:.4f}"
@@ -158,7 +181,8 @@ def heads_grid(weights: torch.Tensor, q_tokens, k_tokens, key: str) -> None:
     h = weights.shape[0]
     # one colour scale for every head, 0 … the largest weight of any of them
     zmax = float(weights.max())
-    st.caption(t("heads_help", zmax=f"{zmax:.2f}"))
+    T_q = weights.shape[-1]
+    st.caption(t("heads_help", zmax=f"{zmax:.2f}", T=T_q, uniform=f"{1 / T_q:.2f}"))
     for start in range(0, h, HEADS_PER_ROW):
         cols = st.columns(HEADS_PER_ROW)
         for i in range(start, min(start + HEADS_PER_ROW, h)):
@@ -180,7 +204,9 @@ def stage(number: int, title: str, z: torch.Tensor, fig_title: str, latex: str, 
     st.subheader(f"{number}. {title}")
     if before is not None:
         before()
-    left, right = st.columns(2, vertical_alignment="center")
+    # top-aligned: the formula column is often the taller one, and a centred chart would
+    # leave a blank above it
+    left, right = st.columns(2, vertical_alignment="top")
     with left:
         if extra is not None:
             extra()
@@ -221,8 +247,8 @@ st.markdown(t.section("symbols"))
 
 # ----- controls ---------------------------------------------------------------------------
 st.header(t("controls_header"))
-raw_source = st.text_input(t("source_label"), value=t("source_default"), key="tf_src",
-                           help=t("source_help", max=MAX_TOKENS))
+raw_source = localized_text_input(t("source_label"), "tf_src", "source_default",
+                                  help=t("source_help", max=MAX_TOKENS))
 c_d, c_h, c_ff = st.columns(3)
 with c_d:
     d_model = checked("d_model", st.slider(t("d_label"), key="tf_d", **D_MODEL))
@@ -426,8 +452,8 @@ else:
              r"\end{aligned}")
 st.latex(r"S_{ij} = -\infty\;\;(j > i) \;\Rightarrow\; "
          r"\alpha_{ij} = \frac{e^{S_{ij}}}{\sum_{j'} e^{S_{ij'}}} = 0\;\;(j > i)")
-raw_target = st.text_input(t("target_label"), value=t("target_default"), key="tf_tgt",
-                           help=t("target_help", max=MAX_TOKENS))
+raw_target = localized_text_input(t("target_label"), "tf_tgt", "target_default",
+                                  help=t("target_help", max=MAX_TOKENS))
 tgt_tokens = sentence(raw_target, "empty_target")
 dec = None
 if tgt_tokens is not None:

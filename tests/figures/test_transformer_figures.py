@@ -83,3 +83,14 @@ def test_attention_figure_refuses_bad_arguments():
 def test_symmetric_range():
     assert symmetric_range(torch.tensor([-3.0, 1.0]), np.array([2.0])) == 3.0
     assert symmetric_range(torch.zeros(2)) == 1e-6
+
+
+def test_attention_figure_slants_only_long_key_labels():
+    chars = list("我爱猫猫爱鱼我爱猫猫爱鱼")  # 12 single characters: 24 wide, upright
+    w = torch.full((12, 12), 1 / 12, dtype=torch.float64)
+    assert attention_figure(w, chars, chars).layout.xaxis.tickangle == 0
+    words = ["attention", "weights", "between", "several", "rather", "long", "english", "words"]
+    w = torch.full((8, 8), 1 / 8, dtype=torch.float64)
+    assert attention_figure(w, words, words).layout.xaxis.tickangle == -45
+    assert attention_figure(w[:3, :3], words[:3], words[:3]).layout.xaxis.tickangle == 0
+    assert attention_figure(w[:1, :1], ["a"], ["a"]).layout.xaxis.tickangle == 0

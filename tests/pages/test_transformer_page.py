@@ -192,7 +192,7 @@ def test_post_and_pre_ln_are_both_computed(page_en):
     *_, pre = _block(SOURCE["en"], norm_first=True)
     np.testing.assert_allclose(_z(at, "tf_fig_post"), post.output[0].numpy(), atol=1e-12)
     np.testing.assert_allclose(_z(at, "tf_fig_pre"), pre.output[0].numpy(), atol=1e-12)
-    assert _metric(at, "max |Y_post") == f"{float((post.output - pre.output).abs().max()):.4f}"
+    assert _metric(at, r"$\max\,|Y_{\text{post}}") == f"{float((post.output - pre.output).abs().max()):.4f}"
     df = at.dataframe[2].value
     np.testing.assert_allclose(df.iloc[:, 2].astype(float), 1.0, atol=1e-4)  # post-LN variance
     np.testing.assert_allclose(df.iloc[:, 4].astype(float), pre.output[0].numpy().var(-1), atol=1e-4)
@@ -345,3 +345,46 @@ def test_hostile_text_is_just_tokens():
     assert _ticks(at, "tf_fig_causal", "yaxis") == ["ok"]
     assert len(at.success) == 2
     assert re.match(r"\d+ tokens", at.caption[0].value)
+
+
+def test_the_example_sentences_follow_the_language_and_typed_ones_stay():
+    at = _page("en")
+    assert at.text_input(key="tf_src").value == SOURCE["en"]
+    at.session_state["lang"] = "zh"
+    at.run()
+    # the boxes still held the English examples: they now hold the Chinese ones
+    assert at.text_input(key="tf_src").value == SOURCE["zh"]
+    assert at.text_input(key="tf_tgt").value == TARGET["zh"]
+    assert _ticks(at, "tf_fig_X", "yaxis") == tokenize(SOURCE["zh"])
+    at.session_state["lang"] = "en"
+    at.run()
+    assert at.text_input(key="tf_src").value == SOURCE["en"]
+    assert at.text_input(key="tf_tgt").value == TARGET["en"]
+    # a sentence the learner typed is theirs: a language switch keeps it
+    at.text_input(key="tf_src").input("my own words").run()
+    at.session_state["lang"] = "zh"
+    at.run()
+    assert at.text_input(key="tf_src").value == "my own words"
+    assert at.text_input(key="tf_tgt").value == TARGET["zh"]
+    assert not at.exception
+
+
+def test_heads_caption_reads_the_computed_weights(page_en):
+    *_, enc = _block(SOURCE["en"])
+    top = float(enc.weights[0].max())
+    T = len(tokenize(SOURCE["en"]))
+    caption = next(c.value for c in page_en.caption if "uniform row" in c.value)
+    assert f"{top:.2f}" in caption and f"1/{T} = {1 / T:.2f}" in caption
+    assert "nearly uniform" not in caption
+
+
+def test_a_mean_that_rounds_to_zero_is_written_in_scientific_form():
+    # seed 48, post-LN: LayerNorm 2's input at position 1 has μ ≈ 3.6e-4, "0.000" to 3 decimals
+    at = _page("en", tf_seed=48)
+    *_, enc = _block(SOURCE["en"], seed=48)
+    mu = float(enc.feed_forward.norm.mean[0, 1])
+    assert 0 < abs(mu) < 5e-4
+    latex = [e.value for e in at.latex if r"\mu &=" in e.value][1]
+    mantissa, exponent = f"{mu:.1e}".split("e")
+    assert rf"- {mantissa}\times 10^{{{int(exponent)}}}}}" in latex or rf"- ({mantissa}\times 10^{{{int(exponent)}}})}}" in latex
+    assert "0.000}" not in latex and "(-0.000)" not in latex
