@@ -29,6 +29,12 @@ def _signed_range(z: np.ndarray) -> float:
     return max(float(np.abs(finite).max()) if finite.size else 0.0, 1e-6)
 
 
+def cell_text(v: float, fmt: str = ".2f") -> str:
+    """A cell's number; one that rounds to zero is written 0.00, never −0.00."""
+    s = format(v, fmt)
+    return s[1:] if s.startswith("-") and float(s) == 0 else s
+
+
 def matrix_figure(values, row_labels: Sequence[str], col_labels: Sequence[str], *, title: str | None = None,
                   kind: str = "signed", keep=None, masked_text: str = "−∞", pick: tuple[int, int] | None = None,
                   annotate: bool | None = None, height: int | None = None, x_title: str | None = None,
@@ -69,7 +75,7 @@ def matrix_figure(values, row_labels: Sequence[str], col_labels: Sequence[str], 
         customdata=[[[rows[r], cols[c]] for c in range(n_cols)] for r in range(n_rows)],
         hovertemplate="%{customdata[0]} → %{customdata[1]}<br>%{z:.4f}<extra></extra>")
     if annotate:
-        text = [["" if masked[r, c] else format(z[r, c], fmt) for c in range(n_cols)] for r in range(n_rows)]
+        text = [["" if masked[r, c] else cell_text(z[r, c], fmt) for c in range(n_cols)] for r in range(n_rows)]
         fig.update_traces(text=text, texttemplate="%{text}", textfont=dict(size=11 if n_cols <= 8 else 10))
     if masked.any():
         _grey_cells(fig, masked, masked_text if annotate else "")
@@ -151,9 +157,10 @@ def scale_stats_figures(stats: SoftmaxStats, *, names: dict[str, str], titles: d
 
 
 def num(v: float, digits: int = 3) -> str:
-    """A number for LaTeX: negative ones in parentheses, since they follow an operator."""
-    s = f"{v:.{digits}f}"
-    return f"({s})" if v < 0 else s
+    """A number for LaTeX: negative ones in parentheses, since they follow an operator (one that
+    rounds to zero is written 0.000, without a sign)."""
+    s = cell_text(v, f".{digits}f")
+    return f"({s})" if s.startswith("-") else s
 
 
 def big(v: float, digits: int = 3) -> str:
@@ -178,7 +185,8 @@ def _rows(terms: list[str], per_line: int, indent: str = INDENT) -> str:
 def _product(x: float, y: float, dx: int = 2, dy: int = 2) -> tuple[str, str]:
     """x·y as (sign, body): the sign of x becomes the operator before the term, and a negative y,
     in parentheses, needs no dot: −1.71·0.52 is written "−" "1.71·0.52", 0.80·(−0.3) "+" "0.80(−0.30)"."""
-    return ("-" if x < 0 else "+"), f"{abs(x):.{dx}f}" + ("" if y < 0 else r"{\cdot}") + num(y, dy)
+    ny = num(y, dy)
+    return ("-" if x < 0 else "+"), f"{abs(x):.{dx}f}" + ("" if ny.startswith("(") else r"{\cdot}") + ny
 
 
 def _signed_rows(terms: list[tuple[str, str]], per_line: int) -> str:

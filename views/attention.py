@@ -13,6 +13,7 @@ import streamlit as st
 import torch
 import torch.nn.functional as F
 
+import lessons
 from engine.attention import causal_mask, scaled_dot_product, softmax_stats
 from engine.attention_lab import (
     MAX_ENTRY_ABS,
@@ -57,11 +58,29 @@ def scale_stats():
     return softmax_stats(STATS_D_K, n_keys=STATS_KEYS, seed=0, samples=STATS_SAMPLES)
 
 
+def sentence_box(key: str) -> str:
+    """The sentence text box. Streamlit keeps a keyed box's value and ignores a new default, so
+    the example is swapped here when the language changes and the box still holds another
+    language's example; the text also lives in a plain session key (`key`_memo) that survives
+    runs where the box is not drawn (Q, K, V typed by hand)."""
+    memo = f"{key}_memo"
+    text = st.session_state.get(key, st.session_state.get(memo))
+    examples = {lessons.text(t.page, "text_default", lang) for lang in lessons.LANGS}
+    if text is None or (text in examples and text != t("text_default")):
+        text = t("text_default")
+    if st.session_state.get(key) != text:
+        st.session_state[key] = text
+    raw = st.text_input(t("text_label"), key=key, help=t("text_help"))
+    st.session_state[memo] = raw
+    return raw
+
+
 def sentence_inputs() -> tuple[list[str], torch.Tensor, torch.Tensor, torch.Tensor, dict]:
     """The sentence controls → tokens, Q, K, V and what the caption says about them."""
-    c_text, c_d, c_k, c_seed = st.columns([4, 2, 2, 1])
+    # bottom-aligned: a label that wraps to two lines does not push its box below the others
+    c_text, c_d, c_k, c_seed = st.columns([4, 2, 2, 1], vertical_alignment="bottom")
     with c_text:
-        raw = st.text_input(t("text_label"), value=t("text_default"), key="att_text", help=t("text_help"))
+        raw = sentence_box("att_text")
     with c_d:
         d_model = checked("d_model", st.slider(t("d_model_label"), *D_MODEL, key="att_d_model",
                                                help=t("d_model_help")))
@@ -112,12 +131,23 @@ def hand_inputs() -> tuple[list[str], torch.Tensor, torch.Tensor, torch.Tensor, 
 
 
 def pick_index(key: str, label: str, n: int, default: int, labels: dict[int, str]) -> int:
-    """A selectbox over 0..n−1 that survives a shorter sentence (its value is clamped first)."""
-    value = st.session_state.get(key)
+    """A selectbox over 0..n−1 whose option texts follow the sentence.
+
+    The choice is kept in a plain session key (`key`_pick) that survives runs where the picker is
+    not drawn, clamped into a shorter sentence. When the option texts change (a new sentence of
+    the same length) the value is set again: Streamlit then sends it to the browser with its new
+    text, where otherwise the box would keep showing the old sentence's token."""
+    memo, shown = f"{key}_pick", f"{key}_labels"
+    value = st.session_state.get(key, st.session_state.get(memo))
     if value not in range(n):
-        # out of range after a change (fewer tokens or heads): the nearest one left; unset: the default
-        st.session_state[key] = n - 1 if isinstance(value, int) and value >= n else min(default, n - 1)
-    return int(st.selectbox(label, list(range(n)), key=key, format_func=labels.get))
+        # out of range after a change (fewer tokens): the nearest one left; unset: the default
+        value = n - 1 if isinstance(value, int) and value >= n else min(default, n - 1)
+    if st.session_state.get(key) != value or st.session_state.get(shown) != labels:
+        st.session_state[key] = value
+    st.session_state[shown] = dict(labels)
+    choice = int(st.selectbox(label, list(range(n)), key=key, format_func=labels.get))
+    st.session_state[memo] = choice
+    return choice
 
 
 # ----- title, intuition, formula -----------------------------------------------------------------
@@ -170,11 +200,14 @@ if mode == "sentence":
                  b=f"{math.sqrt(3 / d_model):.3f}"))
     st.plotly_chart(fa.matrix_figure(info["X"], labels, dims(d_model), title=t("fig_X", T=T_len, d=d_model),
                                      x_title=t("dim_axis"), annotate=d_model <= 8), key="att_fig_X")
-    first = tokens[0]
-    same = [k + 1 for k, tok in enumerate(tokens) if tok == first]
-    vec = token_vector(first, d_model, info["seed"])
-    st.caption(t("same_token", tok=first, where=", ".join(map(str, same)),
-                 v=", ".join(f"{x:.2f}" for x in vec[:4].tolist())))
+    # the first repeated token (copies share one vector); none repeated: the first token, once
+    word = next((tok for tok in tokens if tokens.count(tok) > 1), tokens[0])
+    same = [k + 1 for k, tok in enumerate(tokens) if tok == word]
+    vec = ", ".join(f"{x:.2f}" for x in token_vector(word, d_model, info["seed"])[:4].tolist())
+    if len(same) > 1:
+        st.caption(t("same_token", tok=word, where=", ".join(map(str, same)), v=vec))
+    else:
+        st.caption(t("same_token_once", tok=word, v=vec))
 else:
     st.markdown(t("hand_intro"))
 for col, name, M in zip(st.columns(3), ("Q", "K", "V"), (Q, K, V)):
@@ -242,7 +275,7 @@ st.markdown(t.section("why_scale"))
 stats = scale_stats()
 fig_H, fig_max = fa.scale_stats_figures(
     stats, names={"unscaled": t("curve_unscaled"), "scaled": t("curve_scaled"), "uniform": t("curve_uniform")},
-    titles={"entropy": t("fig_entropy", n=STATS_KEYS), "max": t("fig_max"), "x": "d_k"},
+    titles={"entropy": t("fig_entropy", n=STATS_KEYS), "max": t("fig_max"), "x": "d<sub>k</sub>"},
     d_k_now=d_k if d_k in STATS_D_K else None)
 c_H, c_max = st.columns(2)
 with c_H:
@@ -270,7 +303,9 @@ with c_left:
 with c_right:
     st.plotly_chart(fa.matrix_figure(wrong.wrong, labels, dims(d_v), title=t("fig_wrong", d_v=d_v),
                                      x_title=t("dim_axis"), y_title=t("query_axis")), key="att_fig_wrong")
-st.metric(t("erratum_metric"), f"{wrong.max_abs_delta:.2e}")
+# plain decimals, as the sentence below writes them; scientific notation only when tiny
+st.metric(t("erratum_metric"), f"{wrong.max_abs_delta:.4f}" if wrong.max_abs_delta >= 1e-3
+          else f"{wrong.max_abs_delta:.2e}")
 if wrong.max_abs_delta > 1e-9:
     st.markdown(t("erratum_false", delta=f"{wrong.max_abs_delta:.4f}", i=i + 1, d_v=d_v,
                   a_s=", ".join(f"{a:.3f}" for a in wrong.weights_scaled[i].tolist()),

@@ -10,6 +10,7 @@ import streamlit as st
 import torch
 from torch import nn
 
+import lessons
 from engine.attention import causal_mask, multi_head_attention, split_heads
 from engine.attention_lab import (
     LabError,
@@ -61,13 +62,40 @@ def torch_reference(X: torch.Tensor, h: int, p: MHAParams, keep) -> tuple[torch.
     return out, w
 
 
+def sentence_box(key: str) -> str:
+    """The sentence text box. Streamlit keeps a keyed box's value and ignores a new default, so
+    the example is swapped here when the language changes and the box still holds another
+    language's example; the text also lives in a plain session key (`key`_memo)."""
+    memo = f"{key}_memo"
+    text = st.session_state.get(key, st.session_state.get(memo))
+    examples = {lessons.text(t.page, "text_default", lang) for lang in lessons.LANGS}
+    if text is None or (text in examples and text != t("text_default")):
+        text = t("text_default")
+    if st.session_state.get(key) != text:
+        st.session_state[key] = text
+    raw = st.text_input(t("text_label"), key=key, help=t("text_help"))
+    st.session_state[memo] = raw
+    return raw
+
+
 def pick(key: str, label: str, n: int, default: int, labels: dict[int, str]) -> int:
-    """A selectbox over 0..n−1 that survives a shorter sentence or fewer heads (clamped first)."""
-    value = st.session_state.get(key)
+    """A selectbox over 0..n−1 whose option texts follow the sentence.
+
+    The choice is kept in a plain session key (`key`_pick): Streamlit forgets a widget that a run
+    does not draw (h not dividing E stops the page above the pickers), the plain key survives, and
+    the choice is clamped into a shorter sentence or fewer heads. When the option texts change (a
+    new sentence) the value is set again, so the browser shows it with the new token's text."""
+    memo, shown = f"{key}_pick", f"{key}_labels"
+    value = st.session_state.get(key, st.session_state.get(memo))
     if value not in range(n):
         # out of range after a change (fewer tokens or heads): the nearest one left; unset: the default
-        st.session_state[key] = n - 1 if isinstance(value, int) and value >= n else min(default, n - 1)
-    return int(st.selectbox(label, list(range(n)), key=key, format_func=labels.get))
+        value = n - 1 if isinstance(value, int) and value >= n else min(default, n - 1)
+    if st.session_state.get(key) != value or st.session_state.get(shown) != labels:
+        st.session_state[key] = value
+    st.session_state[shown] = dict(labels)
+    choice = int(st.selectbox(label, list(range(n)), key=key, format_func=labels.get))
+    st.session_state[memo] = choice
+    return choice
 
 
 # ----- title, intuition, formula -----------------------------------------------------------------
@@ -83,9 +111,10 @@ st.markdown(t.section("symbols"))
 
 # ----- controls ----------------------------------------------------------------------------------
 st.header(t("controls_header"))
-c_text, c_E, c_h, c_seed = st.columns([4, 2, 2, 1])
+# bottom-aligned: a label that wraps to two lines does not push its box below the others
+c_text, c_E, c_h, c_seed = st.columns([4, 2, 2, 1], vertical_alignment="bottom")
 with c_text:
-    raw = st.text_input(t("text_label"), value=t("text_default"), key="mh_text", help=t("text_help"))
+    raw = sentence_box("mh_text")
 with c_E:
     E = checked("d_model", st.slider(t("E_label"), *E_RANGE, key="mh_E", help=t("E_help")))
 with c_h:

@@ -173,3 +173,16 @@ def test_output_latex_skips_masked_keys():
     assert r"o_{1} &= (-2.500,\,0.250)" in latex
     head = fa.output_latex(2, weights, V, out, component=1, o="o^{(2)}", V_sym="v^{(2)}")
     assert r"o^{(2)}_{3,2} &= \textstyle\sum_j a_{3,j}\,v^{(2)}_{j,2}" in head and r"&= 0.2500" in head
+
+
+# ----- negative zero ----------------------------------------------------------------------------
+
+
+def test_numbers_that_round_to_zero_carry_no_minus_sign():
+    fig = fa.matrix_figure(torch.tensor([[-0.001, -0.5], [0.004, -0.0]]), ["a", "b"], ["a", "b"], annotate=True)
+    assert [list(r) for r in fig.data[0].text] == [["0.00", "-0.50"], ["0.00", "0.00"]]
+    assert fa.cell_text(-0.004) == "0.00" and fa.cell_text(-0.006) == "-0.01"
+    assert fa.num(-0.0001) == "0.000" and fa.num(-0.2) == "(-0.200)"
+    # a product with a factor that rounds to zero: a dot, no parentheses
+    latex = fa.dot_product_latex(0, 0, [1.0, 2.0], [-0.0001, -0.5], -1.0001)
+    assert r"1.00{\cdot}0.00" in latex and "2.00(-0.50)" in latex and "-0.00" not in latex

@@ -370,3 +370,50 @@ def test_one_token_is_a_one_by_one_attention():
     at.toggle(key="att_causal").set_value(True).run()
     _ok(at)
     np.testing.assert_array_equal(_z(at, "att_fig_weights"), [[1.0]])
+
+
+# ----- state across runs, captions and number formats -------------------------------------------
+
+
+def test_language_switch_swaps_the_example_but_keeps_a_typed_sentence():
+    at = _page()
+    at.session_state["lang"] = "zh"
+    at.run()
+    _ok(at)
+    assert at.text_input(key="att_text").value == ZH
+    assert _chart(at, "att_fig_X")["layout"]["yaxis"]["ticktext"] == list(ZH)
+    at.text_input(key="att_text").input("a b c").run()
+    at.session_state["lang"] = "en"
+    at.run()
+    _ok(at)
+    assert at.text_input(key="att_text").value == "a b c"
+    # the sentence survives a detour through Q, K, V typed by hand
+    at.toggle(key="att_by_hand").set_value(True).run()
+    at.toggle(key="att_by_hand").set_value(False).run()
+    _ok(at)
+    assert at.text_input(key="att_text").value == "a b c"
+
+
+def test_pickers_keep_their_position_and_name_the_new_tokens():
+    at = _page(att_text="the dog chased the red ball .")
+    assert at.selectbox(key="att_i").value == 6 and at.selectbox(key="att_i").options[6] == "7 · ."
+    at.text_input(key="att_text").input("a b c d e f g").run()
+    _ok(at)
+    assert at.selectbox(key="att_i").value == 6 and at.selectbox(key="att_i").options[6] == "7 · g"
+    assert at.selectbox(key="att_j").value == 0 and at.selectbox(key="att_j").options[0] == "1 · a"
+
+
+@pytest.mark.parametrize("lang, text, words", [("en", "a b a", "is token 1, 3"), ("en", "hello world", "appears once"),
+                                               ("zh", ZH, "只出现一次"), ("zh", "我爱你，你爱我。", "是第 1, 7 个词元")])
+def test_same_token_caption_speaks_of_copies_only_when_there_are_some(lang, text, words):
+    at = _page(lang, att_text=text)
+    captions = [c.value for c in at.caption if "“" in c.value]
+    assert len(captions) == 1 and words in captions[0], captions
+    if "once" in words or "一次" in words:
+        assert "copy" not in captions[0] and "每一处" not in captions[0]
+
+
+def test_erratum_metric_is_a_plain_decimal(default_page):
+    metric = next(m for m in default_page.get("metric") if "two sides" in m.label)
+    assert "e" not in metric.value and len(metric.value.split(".")[1]) == 4
+    assert any(f"up to {metric.value}:" in m.value for m in default_page.markdown)

@@ -119,8 +119,8 @@ def test_page_runs_in_both_languages_without_missing_text(lang):
     if lang == "zh":
         assert _chart(at, "mh_fig_head_0")["layout"]["xaxis"]["ticktext"] == list(ZH)
         assert r"\text{参数量}" in _latex(at, "underbrace")
-        assert [m.label for m in at.get("metric")] == ["与 nn.MultiheadAttention (输出) 的最大 |Δ|",
-                                                       "与 nn.MultiheadAttention (每个头的权重) 的最大 |Δ|"]
+        assert [m.label for m in at.get("metric")] == ["与 nn.MultiheadAttention（输出） 的最大 |Δ|",
+                                                       "与 nn.MultiheadAttention（每个头的权重） 的最大 |Δ|"]
 
 
 # ----- the numbers ------------------------------------------------------------------------------
@@ -266,3 +266,34 @@ def test_one_token():
     A, heads, concat, out, _ = _mha("hello", 8, 4)
     np.testing.assert_allclose(_z(at, "mh_fig_out"), out, atol=1e-12)
     assert len(at.success) == 2
+
+
+# ----- state across runs ------------------------------------------------------------------------
+
+
+def test_language_switch_swaps_the_example_but_keeps_a_typed_sentence():
+    at = _page()
+    at.session_state["lang"] = "zh"
+    at.run()
+    _ok(at)
+    assert at.text_input(key="mh_text").value == ZH
+    assert _chart(at, "mh_fig_head_0")["layout"]["xaxis"]["ticktext"] == list(ZH)
+    at.text_input(key="mh_text").input("a b c").run()
+    at.session_state["lang"] = "en"
+    at.run()
+    _ok(at)
+    assert at.text_input(key="mh_text").value == "a b c"
+
+
+def test_picks_survive_a_heads_count_that_does_not_divide():
+    at = _page()
+    at.selectbox(key="mh_head").set_value(1).run()
+    at.selectbox(key="mh_i").set_value(2).run()
+    at.selectbox(key="mh_j").set_value(4).run()
+    at.slider(key="mh_h").set_value(3).run()  # 8 / 3: the page stops above the pickers
+    assert len(at.error) == 1 and not at.selectbox
+    at.slider(key="mh_h").set_value(2).run()
+    _ok(at)
+    assert [at.selectbox(key=k).value for k in ("mh_head", "mh_i", "mh_j")] == [1, 2, 4]
+    A = _mha(EN)[0]
+    assert f"= {A[1, 2, 4]:.4f}" in _latex(at, r"a_{3,5} &= \frac")
