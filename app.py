@@ -32,5 +32,17 @@ pages = {
         st.Page("views/transformer.py", title=t("nav_transformer"), icon=":material/layers:",
                 url_path="transformer"),
     ],
+    t("nav_formula_group"): [
+        st.Page("views/playground.py", title=t("nav_playground"), icon=":material/function:", url_path="playground"),
+        st.Page("views/errata.py", title=t("nav_errata"), icon=":material/rule:", url_path="errata"),
+    ],
+    t("nav_training_group"): [
+        st.Page("views/train_cnn.py", title=t("nav_train_cnn"), icon=":material/model_training:",
+                url_path="train-cnn"),
+        st.Page("views/train_lstm.py", title=t("nav_train_lstm"), icon=":material/edit_note:",
+                url_path="train-lstm"),
+        st.Page("views/train_transformer.py", title=t("nav_train_transformer"), icon=":material/hub:",
+                url_path="train-transformer"),
+    ],
 }
 st.navigation(pages).run()

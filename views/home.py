@@ -20,8 +20,9 @@ LESSONS = [
     ("group_rnn", [("rnn", "views/rnn.py"), ("lstm", "views/lstm.py"), ("gru", "views/gru.py")]),
     ("group_attention", [("attention", "views/attention.py"), ("multihead", "views/multihead.py"),
                          ("positional", "views/positional.py"), ("transformer", "views/transformer.py")]),
-    ("group_formula", [("playground", None), ("errata", None)]),
-    ("group_training", [("train_cnn", None), ("train_lstm", None), ("train_transformer", None)]),
+    ("group_formula", [("playground", "views/playground.py"), ("errata", "views/errata.py")]),
+    ("group_training", [("train_cnn", "views/train_cnn.py"), ("train_lstm", "views/train_lstm.py"),
+                        ("train_transformer", "views/train_transformer.py")]),
 ]
 cols = st.columns(len(LESSONS))
 for col, (group, items) in zip(cols, LESSONS):

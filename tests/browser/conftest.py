@@ -55,7 +55,9 @@ README_MAX_BYTES = 250_000
 # lives at "/": Streamlit answers /home with a "Page not found" dialog.
 PAGES = {"home": "/", "conv": "/convolution", "pooling": "/pooling", "cnn": "/cnn", "rnn": "/rnn",
          "lstm": "/lstm", "gru": "/gru", "attention": "/attention", "multihead": "/multihead",
-         "positional": "/positional", "transformer": "/transformer"}
+         "positional": "/positional", "transformer": "/transformer", "playground": "/playground",
+         "errata": "/errata", "train_cnn": "/train-cnn", "train_lstm": "/train-lstm",
+         "train_transformer": "/train-transformer"}
 
 # Counts finished script runs in the page, so a test can wait for the rerun its own action
 # caused (the idle attribute alone is already "notRunning" before the rerun starts).

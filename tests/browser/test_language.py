@@ -6,7 +6,7 @@ import lessons
 
 # Sidebar order, as app.py builds st.navigation.
 ORDER = ["home", "conv", "pooling", "cnn", "rnn", "lstm", "gru", "attention", "multihead", "positional",
-         "transformer"]
+         "transformer", "playground", "errata", "train_cnn", "train_lstm", "train_transformer"]
 ZH = lessons.LANGS["zh"]  # 简体中文
 EN = lessons.LANGS["en"]
 

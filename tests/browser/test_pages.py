@@ -8,7 +8,8 @@ import lessons
 
 PAGE_NAMES = ["home", "conv", "pooling", "cnn"]
 # pages whose own browser tests drive their controls (test_<page>_browser.py)
-ALL_PAGES = [*PAGE_NAMES, "rnn", "lstm", "gru", "attention", "multihead", "positional", "transformer"]
+ALL_PAGES = [*PAGE_NAMES, "rnn", "lstm", "gru", "attention", "multihead", "positional", "transformer",
+             "playground", "errata", "train_cnn", "train_lstm", "train_transformer"]
 # README screenshots: (file name in assets/screenshots, heading key to scroll to or None)
 README_SHOTS = {
     "home": ("home_en", None),

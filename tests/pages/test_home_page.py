@@ -39,13 +39,12 @@ def test_model_summary_is_computed_from_the_model():
     assert "(None, 32, 26, 26)" in list(frame.iloc[:, 1])
 
 
-def test_lesson_map_marks_future_lessons_as_coming():
+def test_lesson_map_links_every_lesson():
     at = _app()
     text = _all_text(at)
-    # the formula playground is not built yet; shipped lessons are links, not "coming"
-    assert "Formula playground · *coming*" in text
-    assert "LSTM gates · *coming*" not in text and "Multi-head attention · *coming*" not in text
-    assert "即将推出" in _all_text(_app("zh"))
+    # every lesson on the map has shipped: links, nothing "coming"
+    assert "*coming*" not in text
+    assert "即将推出" not in _all_text(_app("zh"))
 
 
 def test_language_persists_across_pages():
