@@ -109,7 +109,7 @@ def wavelength_figure(wavelengths, *, pick: int | None = None, title: str | None
     """λ_i against i on a log axis, between the lines 2π and 10000·2π; pair `pick` highlighted."""
     lam = as_numpy(wavelengths).reshape(-1)
     i = list(range(lam.size))
-    data = [dict(type="scatter", x=i, y=lam.tolist(), mode="lines+markers", name="λ_i",
+    data = [dict(type="scatter", x=i, y=lam.tolist(), mode="lines+markers", name="λ<sub>i</sub>",
                  marker=dict(size=5, color=PALETTE[0]), line=dict(color=PALETTE[0]),
                  hovertemplate="i=%{x}<br>λ=%{y:.4g}<extra></extra>")]
     if pick is not None:
@@ -175,4 +175,5 @@ def weights_figure(A, row_tokens: Sequence[str], col_tokens: Sequence[str] | Non
     angle = 0 if sum(len(label) for label in xt) <= MAX_FLAT_CHARS else -60
     fig.update_xaxes(tickmode="array", tickvals=xv, ticktext=xt, tickangle=angle)
     fig.update_yaxes(tickmode="array", tickvals=yv, ticktext=yt)
-    return _layout(fig, title, x_title, y_title)
+    # fill the column: square cells would leave most of it empty, the colour bar far to the right
+    return _free_aspect(_layout(fig, title, x_title, y_title))

@@ -12,6 +12,7 @@ import streamlit as st
 import torch
 from torch import nn
 
+import lessons
 from engine import positional_probe as probe
 from engine.limits import BOUNDS
 from engine.positional import frequencies, learned, rope, rope_angles, shift_matrix, sinusoidal
@@ -57,6 +58,24 @@ def bounded(name: str, value, low: int, high: int) -> int:
 def clamp(key: str, low: int, high: int, default: int) -> None:
     """Keep a slider's remembered value inside its (new) range before the slider is drawn."""
     st.session_state[key] = min(max(int(st.session_state.get(key, default)), low), high)
+
+
+def plain(v: float) -> str:
+    """A measured number as plain decimals (1.580, not 1.58e+00); scientific only when tiny."""
+    if v == 0:
+        return "0"
+    return f"{v:.2e}" if abs(v) < 1e-3 else f"{v:.3f}"
+
+
+def localized_text_input(label: str, key: str, default_key: str, **kw) -> str:
+    """A text box whose example follows the language: a box still holding another language's
+    example gets this language's one (Streamlit keeps a keyed widget's value and ignores a new
+    default); a sentence the learner typed is kept."""
+    defaults = {lang: lessons.text("positional", default_key, lang) for lang in lessons.LANGS}
+    if st.session_state.get(key) in set(defaults.values()) - {defaults[t.lang]}:
+        st.session_state[key] = defaults[t.lang]
+    st.session_state.setdefault(key, defaults[t.lang])
+    return st.text_input(label, key=key, **kw)
 
 
 def bump_shuffle() -> None:
@@ -189,6 +208,7 @@ PE = sinusoidal(L, d)
 omega = frequencies(d)
 angle = rope_angles(L, d)  # angle[pos, i] = pos · ω_i
 st.caption(t("sizes", L=L, d=d, pairs=n_pairs, pos=pos, i=i, a=2 * i, b=2 * i + 1))
+st.caption(t("zero_based"))
 
 # ----- the wrong form and the right one -----------------------------------------------------
 st.header(t("errata_header"))
@@ -272,7 +292,7 @@ delta_demo = min(5, L - 1)
 demo = sorted({0, min(pos, L - 1 - delta_demo), L - 1 - delta_demo})
 st.latex(" = ".join(rf"PE({p})\cdot PE({p + delta_demo})" for p in demo)
          + rf" = {float(S[demo[0], demo[0] + delta_demo]):.6f}")
-st.metric(t("sim_spread"), f"{prof.spread:.2e}")
+st.metric(t("sim_spread"), plain(prof.spread))
 st.caption(t("sim_note", d=d, half=d // 2, L=L))
 
 # ----- PE(pos + k) as a rotation of PE(pos) -------------------------------------------------
@@ -290,7 +310,7 @@ with c_M:
     st.plotly_chart(shift_matrix_figure(shift.M, pair=i, title=t("fig_shift", k=k, d=d), height=400),
                     key="pe_fig_shift")
 with c_blk:
-    st.metric(t("shift_metric", L=L), f"{float(shift.delta.max()):.2e}")
+    st.metric(t("shift_metric", L=L), plain(float(shift.delta.max())))
     st.caption(t("shift_note", k=k, L=L, d=d))
 st.markdown(t("block_header", i=i, k=k, pos=pos, a=2 * i, b=2 * i + 1))
 st.latex(block_equation(shift, pos, i))
@@ -298,7 +318,9 @@ st.latex(block_equation(shift, pos, i))
 # ----- sinusoidal vs learned vs RoPE --------------------------------------------------------
 st.header(t("compare_header"))
 st.markdown(t.section("compare"))
-seed = st.number_input(t("seed_label"), 0, SEED_MAX, 0, step=1, key="pe_seed", help=t("seed_help"))
+c_seed_cmp, _ = st.columns([1, 3])
+with c_seed_cmp:
+    seed = st.number_input(t("seed_label"), 0, SEED_MAX, 0, step=1, key="pe_seed", help=t("seed_help"))
 if not 0 <= int(seed) <= SEED_MAX:
     st.error(t("err_seed", high=SEED_MAX))
     st.stop()
@@ -315,9 +337,9 @@ for col, (name, values, zmax) in zip(cols, (("sin", PE, 1.0), ("learned", table_
 prof_learned = probe.by_distance(probe.similarity(table_learned))
 norm_gap = float((rs.q_rot.norm(dim=1) - q.norm()).abs().max())
 m1, m2, m3 = st.columns(3)
-m1.metric(t("spread_sin"), f"{prof.spread:.2e}")
-m2.metric(t("spread_learned"), f"{prof_learned.spread:.2f}")
-m3.metric(t("rope_norm"), f"{norm_gap:.2e}")
+m1.metric(t("spread_sin"), plain(prof.spread))
+m2.metric(t("spread_learned"), plain(prof_learned.spread))
+m3.metric(t("rope_norm"), plain(norm_gap))
 
 st.subheader(t("rope_header"))
 st.markdown(t.section("rope"))
@@ -343,7 +365,7 @@ st.dataframe(pd.DataFrame({
 }), hide_index=True)
 diag_rope = torch.diagonal(rs.scores, offset=-offset)
 diag_add = torch.diagonal(add, offset=-offset)
-st.caption(t("rope_table_note", offset=offset, rope=f"{float(diag_rope.max() - diag_rope.min()):.1e}",
+st.caption(t("rope_table_note", offset=offset, rope=plain(float(diag_rope.max() - diag_rope.min())),
              added=f"{float(diag_add.max() - diag_add.min()):.3f}", n=len(diag_rope)))
 c_rs, c_as = st.columns(2)
 with c_rs:
@@ -367,10 +389,13 @@ def order_section() -> tuple[float, str] | None:
              r" &= P\,\mathrm{Attn}(X) \end{aligned}")
     c_text, c_seed, c_btn = st.columns([3, 1, 1], vertical_alignment="bottom")
     with c_text:
-        raw = st.text_input(t("text_label"), value=t("text_default"), key="pe_text", max_chars=MAX_CHARS,
-                            help=t("text_help", max=MAX_TOKENS))
+        raw = localized_text_input(t("text_label"), "pe_text", "text_default", max_chars=MAX_CHARS,
+                                   help=t("text_help", max=MAX_TOKENS))
     with c_seed:
-        shuffle_seed = st.number_input(t("shuffle_label"), 0, SEED_MAX, 1, step=1, key="pe_shuffle")
+        # no value=: "shuffle again" sets the key through session state, and a default as well
+        # would make Streamlit warn
+        st.session_state.setdefault("pe_shuffle", 1)
+        shuffle_seed = st.number_input(t("shuffle_label"), 0, SEED_MAX, step=1, key="pe_shuffle")
     with c_btn:
         st.button(t("shuffle_button"), key="pe_shuffle_again", on_click=bump_shuffle)
     if not 0 <= int(shuffle_seed) <= SEED_MAX:
@@ -400,15 +425,15 @@ def order_section() -> tuple[float, str] | None:
         with c_b:
             st.plotly_chart(weights_figure(tr.attn_shuffled.weights, shuffled, title=t("fig_order_shuffled"),
                                            x_title=t("axis_key"), y_title=t("axis_query")), key=f"pe_fig_{kind}_shuffled")
-        st.metric(t("order_metric"), f"{tr.delta:.2e}")
+        st.metric(t("order_metric"), plain(tr.delta))
         if T_ > 1:
-            st.caption(t(f"order_{kind}_note", delta=f"{tr.delta:.2e}"))
+            st.caption(t(f"order_{kind}_note", delta=plain(tr.delta)))
     twins = [(a, b) for a in range(T_) for b in range(a + 1, T_) if tokens[a] == tokens[b]]
     if twins:
         a, b = twins[0]
         gap_bare = float((bare.attn.output[a] - bare.attn.output[b]).abs().max())
         gap_pe = float((with_pe.attn.output[a] - with_pe.attn.output[b]).abs().max())
-        st.markdown(t("twins", tok=tokens[a], a=a, b=b, bare=f"{gap_bare:.2e}", pe=f"{gap_pe:.3f}"))
+        st.markdown(t("twins", tok=tokens[a], a=a, b=b, bare=plain(gap_bare), pe=plain(gap_pe)))
     # torch's own attention on the same inputs (float64): one head, no biases, identity output map
     delta = 0.0
     for tr in (bare, with_pe):

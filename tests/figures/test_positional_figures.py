@@ -114,6 +114,9 @@ def test_weights_figure_keeps_repeated_tokens_apart():
     assert list(fig.layout.xaxis.tickvals) == [0, 1, 2, 3]
     assert list(fig.layout.xaxis.ticktext) == tokens and list(fig.layout.yaxis.ticktext) == tokens
     assert (fig.data[0].zmin, fig.data[0].zmax) == (0.0, 1.0)
+    # the cells fill the column (no square-cell constraint leaving half of it empty)
+    assert fig.layout.yaxis.scaleanchor is None and fig.layout.xaxis.constrain is None
+    assert fig.layout.yaxis.constrain is None
     with pytest.raises(ValueError):
         weights_figure(A, tokens[:3])
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -185,7 +186,7 @@ def test_shift_matrix_and_block_with_numbers(en):
     for v in (math.cos(k * w), math.sin(k * w), math.sin(pos * w), math.cos(pos * w),
               math.sin((pos + k) * w), math.cos((pos + k) * w)):
         assert f"{v:.4f}" in eq
-    assert _metric(en, "max |M_k")[0] < 1e-12
+    assert _metric(en, r"$\max\,|M_k")[0] < 1e-12
 
 
 def test_errata_and_row_formulas_carry_the_live_numbers(en):
@@ -231,7 +232,7 @@ def test_attention_heatmaps_and_equivariance(en):
     assert list(_chart(en, "pe_fig_bare_in")["layout"]["xaxis"]["ticktext"]) == tokens
     # the repeated "the": the same output without PE, different with it
     twins = [m.value for m in en.markdown if "appears at positions 0 and 3" in m.value]
-    assert twins and "0.00e+00" in twins[0]
+    assert twins and "differ by 0," in twins[0]
 
 
 # ----- controls ------------------------------------------------------------------------------
@@ -367,3 +368,27 @@ def test_small_angles_are_written_in_scientific_form():
     m_w, e_w = f"{omega:.3e}".split("e")
     assert rf"63\cdot {m_w}\times 10^{{{int(e_w)}}}" in _latex(at, r"\theta_{31}")
     assert f"{math.sin(theta):.4f}" in _latex(at, r"\theta_{31}")
+
+
+def test_the_example_sentence_follows_the_language_and_a_typed_one_stays():
+    at = _open("en")
+    assert at.text_input(key="pe_text").value == "the dog bit the man"
+    at.session_state["lang"] = "zh"
+    at.run()
+    assert at.text_input(key="pe_text").value == "狗咬人，人咬狗。"
+    assert not at.exception
+    at.text_input(key="pe_text").input("my own words").run()
+    at.session_state["lang"] = "en"
+    at.run()
+    assert at.text_input(key="pe_text").value == "my own words"
+
+
+def test_measured_numbers_are_plain_decimals_unless_tiny(en):
+    # the page's own metrics (the torch checks' "max |Δ|" is widgets.blocks' format)
+    values = [m.value for m in en.get("metric") if not m.label.startswith("max |Δ|")]
+    assert not [v for v in values if "e+" in v], values
+    bare, with_pe = (m.value for m in en.get("metric") if m.label.startswith("max |Attn"))
+    assert re.fullmatch(r"\d+\.\d{3}", with_pe), with_pe  # e.g. 1.580, not 1.58e+00
+    assert bare == "0" or "e-" in bare, bare  # float64 rounding stays in scientific form
+    # positions count from 0 here: said once, near the controls
+    assert any("count from 0" in c.value for c in en.caption)
