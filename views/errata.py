@@ -529,7 +529,7 @@ ERRATA = [
      lambda: encoder_body(enc)),
     (Erratum("flow", "views/attention.py",
              r"\begin{aligned} &Q \to K \to V \to \text{dot} \to \operatorname{softmax} \\ "
-             rf"&\text{{{t('literally')}}}\ Y' = \operatorname{{softmax}}_{{\text{{{t('tex_features')}}}}}"
+             rf"&\text{{{t('literally')}}} \\ &Y' = \operatorname{{softmax}}_{{\text{{{t('tex_features')}}}}}"
              r"\big(QK^\top V/\sqrt{d_k}\big) \end{aligned}",
              rf"\begin{{aligned}} S &= QK^\top/\sqrt{{d_k}} \\ A &= \operatorname{{softmax}}_{{\text{{{t('tex_keys')}}}}}(S) \\ "
              r"Y &= A\,V \end{aligned}"),
