@@ -45,4 +45,5 @@ pages = {
                 url_path="train-transformer"),
     ],
 }
-st.navigation(pages).run()
+# expanded: every lesson listed (collapsed, Streamlit hides all but ten behind "View more")
+st.navigation(pages, expanded=True).run()
