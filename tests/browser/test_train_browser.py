@@ -11,7 +11,7 @@ import pytest
 
 import lessons
 
-PAGES = {"cnn": "/train-cnn", "transformer": "/train-transformer"}
+PAGES = {"cnn": "/train-cnn", "lstm": "/train-lstm", "transformer": "/train-transformer"}
 
 
 def s(key: str, lang: str, **kw) -> str:
@@ -38,7 +38,7 @@ def button(lab, label: str):
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
-@pytest.mark.parametrize("page", ["cnn", "transformer"])
+@pytest.mark.parametrize("page", ["cnn", "lstm", "transformer"])
 def test_start_grows_the_curve_and_stop_really_stops(lab, page, lang):
     lab.open(PAGES[page])
     if lang == "zh":
