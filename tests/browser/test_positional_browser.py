@@ -6,10 +6,16 @@ original rearranged, with PE it is not; clean, with every formula fitting its co
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 import lessons
 from engine.positional_probe import permutation
+from engine.tokens import tokenize
+
+SERVER_LOG = Path(__file__).resolve().parents[2] / "artifacts" / "browser-server.log"
 
 # typed sentences and the tokens the page must show; each repeats tokens ("a", "猫", "爱")
 SENTENCES = {
@@ -24,6 +30,11 @@ SECTIONS = ("errata_header", "table_header", "waves_header", "sim_header", "shif
 
 def s(key: str, lang: str, **kw) -> str:
     return lessons.text("positional", key, lang, **kw)
+
+
+def words(text: str) -> str:
+    """The longest stretch of `text` outside $…$ (KaTeX renders the maths as other text)."""
+    return max(re.split(r"\$[^$]*\$", text), key=len).strip()
 
 
 def ticks(lab, key: str) -> dict | None:
@@ -49,6 +60,7 @@ def assert_order_heatmaps(lab, lang: str, tokens: list[str], seed: int) -> list[
     # the sentence above the maps, in order and shuffled (markdown: ** is bold)
     line = s("shuffled", lang, original=" ".join(tokens),
              shuffled=" ".join(shuffled), T=len(tokens), d=D).replace("**", "")
+    line = re.split(r"\s*[（(]", line)[0]  # up to the sizes, which hold maths
     assert lab.page.get_by_text(line).count() == 1, line
     return shuffled
 
@@ -89,6 +101,8 @@ def test_positional_page_follows_the_sentence_the_shuffle_and_the_shift(lab, cjk
     with lab.rerun():
         button.click()
     assert seed_box.locator("input").input_value() == str(SHUFFLE_SEED + 1)
+    # the seed box takes its start value from session state only: no duplicate-default warning
+    assert 'key "pe_shuffle"' not in SERVER_LOG.read_text(encoding="utf-8", errors="replace")
     again = assert_order_heatmaps(lab, lang, tokens, SHUFFLE_SEED + 1)
     assert sorted(again) == sorted(first) == sorted(tokens)
     bare, with_pe = order_metrics(lab, lang)
@@ -106,11 +120,36 @@ def test_positional_page_follows_the_sentence_the_shuffle_and_the_shift(lab, cjk
         lab.page.keyboard.press("ArrowRight")
     assert thumb.input_value() == str(K + 1)
     assert ticks(lab, "pe_fig_shift")["title"].count(f"<sub>{K + 1}</sub>") == 1
-    metric = lab.page.locator("[data-testid='stMetric']").filter(has_text=s("shift_metric", lang, L=64))
+    metric = lab.page.locator("[data-testid='stMetric']").filter(has_text=words(s("shift_metric", lang, L=64)))
     assert float(metric.locator("[data-testid='stMetricValue']").inner_text()) < 1e-12
     lab.assert_clean()
     lab.assert_formulas_fit()
 
     for key in SECTIONS:
-        lab.scroll_to_heading(s(key, lang))
+        lab.scroll_to_heading(words(s(key, lang)))
         lab.shot(f"positional-browser-{lang}-{key.removesuffix('_header')}", full=False)
+
+
+def test_switching_to_chinese_offers_the_chinese_example(lab, cjk):
+    """The sentence box held the English example: after the switch it holds the Chinese one, and
+    the attention maps are drawn over its characters."""
+    lab.open("positional")
+    box = lab.page.locator("[data-testid='stMain'] input[data-testid='stTextInputField']")
+    assert box.input_value() == s("text_default", "en")
+    lab.set_language(lessons.LANGS["zh"])
+    assert cjk.search(lab.h1())
+    assert box.input_value() == s("text_default", "zh")
+    zh_tokens = tokenize(s("text_default", "zh"))
+    c = ticks(lab, "pe_fig_bare_in")
+    assert c["x"] == zh_tokens and c["y"] == zh_tokens, c
+    lab.assert_clean()
+    # the order section: both maps fill their columns (no square-cell strip with a far colour bar)
+    widths = lab.page.evaluate(
+        """() => ['pe_fig_bare_in', 'pe_fig_bare_shuffled'].map(k => {
+              const el = document.querySelector('.st-key-' + k);
+              const grid = el.querySelector('.nsewdrag');
+              return [grid.getBoundingClientRect().width, el.getBoundingClientRect().width]; })""")
+    for plot, column in widths:
+        assert plot > 0.6 * column, (plot, column)
+    lab.scroll_to_heading(s("order_header", "zh"))
+    lab.shot("positional-browser-zh-switched", full=False)

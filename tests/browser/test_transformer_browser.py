@@ -117,3 +117,34 @@ def test_transformer_page_follows_the_sentence_and_the_layernorm_placement(lab, 
     lab.assert_formulas_fit()
     lab.scroll_to_heading(s("flow_header", lang))
     lab.shot(f"transformer-browser-{lang}-pre-ln")
+
+
+def test_switching_to_chinese_offers_the_chinese_examples(lab, cjk):
+    """Both sentence boxes held the English examples: after the switch they hold the Chinese ones
+    (not "Le chat est assis…"); the LayerNorm radio stays on one row, single characters stand
+    upright under the per-head maps, and a stage's chart starts at the top of its column."""
+    lab.open("transformer")
+    assert text_box(lab, s("target_label", "en")).input_value() == s("target_default", "en")
+    lab.set_language(lessons.LANGS["zh"])
+    assert cjk.search(lab.h1())
+    source, target = text_box(lab, s("source_label", "zh")), text_box(lab, s("target_label", "zh"))
+    assert source.input_value() == s("source_default", "zh")
+    assert target.input_value() == s("target_default", "zh")
+    zh_tokens = tokenize(s("source_default", "zh"))
+    assert chart(lab, "tf_fig_X")["y"] == zh_tokens
+    assert chart(lab, "tf_fig_causal")["x"] == tokenize(s("target_default", "zh"))
+    lab.assert_clean()
+    radio = lab.page.locator("[data-testid='stMain'] [data-testid='stRadio']").filter(has_text=s("norm_label", "zh"))
+    tops = radio.locator("label").evaluate_all(
+        "ls => ls.filter(l => l.querySelector('input')).map(l => Math.round(l.getBoundingClientRect().top))")
+    assert len(tops) == 2 and abs(tops[0] - tops[1]) < 4, tops
+    angle = lab.page.evaluate(
+        "() => document.querySelector('.st-key-tf_fig_head_0 .js-plotly-plot').layout.xaxis.tickangle")
+    assert angle == 0
+    gap = lab.page.evaluate(
+        """() => { const chart = document.querySelector('.st-key-tf_fig_norm1');
+                   const column = chart.closest("[data-testid='stColumn']");
+                   return chart.getBoundingClientRect().top - column.getBoundingClientRect().top; }""")
+    assert gap < 40, gap
+    lab.scroll_to_heading(s("flow_header", "zh"))
+    lab.shot("transformer-browser-zh-switched", full=False)

@@ -321,7 +321,7 @@ def test_heads_that_do_not_divide_d_model(lang):
     assert not at.exception
     assert len(at.error) == 1
     message = at.error[0].value
-    assert "20" in message and "8" in message and "d_model" in message
+    assert "20" in message and "8" in message and r"$d_{\text{model}} = 20$" in message
     assert not at.get("plotly_chart") and not at.success
 
 
