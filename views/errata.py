@@ -352,7 +352,7 @@ def lstm_body(case: dict) -> None:
     j = int(c[:SHOWN_CHARS].std(dim=0).argmax())
     st.plotly_chart(curves_figure(list(range(len(shown))), {
         t("lstm_c_right", j=j): c[:SHOWN_CHARS, j], t("lstm_c_wrong", j=j): case["no_cell"]["c"][:SHOWN_CHARS, j]},
-        x_title=t("step_axis"), y_title=f"c_t[{j}]", tick_text=char_labels(shown), markers=True,
+        x_title=t("step_axis"), y_title=f"c<sub>t</sub>[{j}]", tick_text=char_labels(shown), markers=True,
         title=t("fig_lstm", j=j), height=320), key="er_lstm")
     st.dataframe(pd.DataFrame({
         t("col_model"): [t("lstm_row_right"), t("lstm_row_no_cell"), t("lstm_row_shared")],
@@ -481,7 +481,9 @@ st.dataframe(pd.DataFrame({
     "#": list(range(1, len(glance) + 1)),
     t("col_topic"): [t(key + "_title") for key, _ in glance],
     t("col_evidence"): [text for _, text in glance],
-}), hide_index=True, key="er_glance")
+}), hide_index=True, key="er_glance", column_config={  # widths that show every cell whole (820 px)
+    "#": st.column_config.NumberColumn(width=36), t("col_topic"): st.column_config.TextColumn(width=372),
+    t("col_evidence"): st.column_config.TextColumn(width=410)})
 
 # ----- the errata, in DESIGN.md's order ---------------------------------------------------------
 st.header(t("errata_header"))

@@ -347,6 +347,11 @@ def tex_name(name: str, vector: bool = False) -> str:
     return rf"\mathbf{{{body}}}" if vector else body
 
 
+def label_name(name: str) -> str:
+    """A variable's name for a $…$ widget label, braced so a subscript can follow (d_k → {d_{k}})."""
+    return "{" + tex_name(name) + "}"
+
+
 def tex_number(v: float, digits: int = 4) -> str:
     if v is None or not np.isfinite(v):
         return r"\text{" + t("undefined") + "}"
@@ -427,7 +432,7 @@ def plot_controls(syntax: formula.Syntax, example: Example | None) -> tuple[str,
     if not (isinstance(current, tuple) and s.low <= current[0] <= current[1] <= s.high):
         st.session_state[range_key] = tuple(float(v) for v in wanted)
     with c_range:
-        low, high = st.slider(t("range_label", name=var), s.low, s.high, step=s.step, key=range_key,
+        low, high = st.slider(t("range_label", name=label_name(var)), s.low, s.high, step=s.step, key=range_key,
                               help=t("range_help"))
     if high - low < s.step:
         st.warning(t("range_empty", step=f"{s.step:g}"))
@@ -442,10 +447,10 @@ def plot_controls(syntax: formula.Syntax, example: Example | None) -> tuple[str,
             if not isinstance(st.session_state.get(key), float) or not o.low <= st.session_state[key] <= o.high:
                 st.session_state[key] = float(preset.get(name, o.value))
             with cols[index % len(cols)]:
-                values[name] = st.slider(t("value_label", name=name), o.low, o.high, step=o.step, key=key)
+                values[name] = st.slider(t("value_label", name=label_name(name)), o.low, o.high, step=o.step, key=key)
     grid = np.linspace(low, high, N_GRID)
     # the middle of the range by default; the browser resets it there when the range changes
-    idx = st.select_slider(t("x0_label", name=var), options=list(range(N_GRID)), value=N_GRID // 2, key="pg_x0",
+    idx = st.select_slider(t("x0_label", name=label_name(var)), options=list(range(N_GRID)), value=N_GRID // 2, key="pg_x0",
                            format_func=lambda i: f"{grid[i]:.4g}", help=t("x0_help"))
     return var, (float(low), float(high)), values, int(idx)
 
@@ -567,7 +572,7 @@ def identity_section() -> None:
         st.error(t("id_not_equal", method=method))
         ce = result.counterexample
         point = ", ".join(rf"{tex_name(n, isinstance(v, list))} = "
-                          + (rf"({', '.join(f'{c:.4f}' for c in v)})" if isinstance(v, list) else tex_number(v))
+                          + (rf"({', '.join(f'{c:.4f}' for c in v)})" if isinstance(v, list) else tex_number(v, 6))
                           for n, v in ce["point"].items())
         st.latex(r"\begin{aligned}" + (rf"&{point} \\ " if point else "")
                  + rf"\text{{{t('lhs_side')}}} &= {tex_number(ce['lhs'], 6)} \\ "

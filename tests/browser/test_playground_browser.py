@@ -98,9 +98,12 @@ def check_refused(lab, lang: str, text: str, column: int) -> None:
 
 def check_identities(lab, lang: str) -> None:
     lab.scroll_to_heading(s("identity_header", lang))
-    # the default pair: tanh(x) = 2σ(2x) − 1, proved
+    # the default pair: tanh(x) = 2σ(2x) − 1, proved (or, when SymPy runs out of time on a busy
+    # machine, equal at every random point)
     assert box(lab, "pg_lhs").input_value() == "tanh(x)"
-    assert any(a.startswith(s("id_equal_symbolic", lang)[:12]) for a in alerts(lab, "Success"))
+    equal = (s("id_equal_symbolic", lang), s("id_equal_numeric", lang, n="§", tested="§"))
+    parts = [max(text.split("§"), key=len) for text in equal]  # the longest fixed part of each
+    assert any(p in a for p in parts for a in alerts(lab, "Success")), (parts, alerts(lab, "Success"))
     lab.type_into(box(lab, "pg_lhs"), "relu(x) + relu(-x)")
     lab.type_into(box(lab, "pg_rhs"), "x")
     wait_for_engine(lab)

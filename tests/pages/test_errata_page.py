@@ -144,7 +144,7 @@ def test_convolution_and_pooling_with_and_without_a_window(en):
     assert f"= {float(right[0, 0]):g} \\\\" in cell
     # pooling: 2×2 windows, stride 2; the wrong form returns x
     np.testing.assert_allclose(_z(_chart(en, "right: max over 2×2")), F.max_pool2d(x[None, None], 2)[0, 0].numpy())
-    np.testing.assert_allclose(_z(_chart(en, "wrong: max(in_ij)")), x.numpy())
+    np.testing.assert_allclose(_z(_chart(en, "wrong: max(in<sub>ij</sub>)")), x.numpy())
 
 
 def test_32_maps_are_torch_conv2d_and_the_wrong_form_is_their_sum(en):
