@@ -134,17 +134,15 @@ def pick_index(key: str, label: str, n: int, default: int, labels: dict[int, str
     """A selectbox over 0..n−1 whose option texts follow the sentence.
 
     The choice is kept in a plain session key (`key`_pick) that survives runs where the picker is
-    not drawn, clamped into a shorter sentence. When the option texts change (a new sentence of
-    the same length) the value is set again: Streamlit then sends it to the browser with its new
-    text, where otherwise the box would keep showing the old sentence's token."""
-    memo, shown = f"{key}_pick", f"{key}_labels"
+    not drawn, clamped into a shorter sentence."""
+    memo = f"{key}_pick"
     value = st.session_state.get(key, st.session_state.get(memo))
     if value not in range(n):
         # out of range after a change (fewer tokens): the nearest one left; unset: the default
         value = n - 1 if isinstance(value, int) and value >= n else min(default, n - 1)
-    if st.session_state.get(key) != value or st.session_state.get(shown) != labels:
-        st.session_state[key] = value
-    st.session_state[shown] = dict(labels)
+    # set on every run: Streamlit then sends the value with its current text to the browser, which
+    # otherwise keeps showing an old sentence's token, or its default after the picker was hidden
+    st.session_state[key] = value
     choice = int(st.selectbox(label, list(range(n)), key=key, format_func=labels.get))
     st.session_state[memo] = choice
     return choice

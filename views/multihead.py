@@ -83,16 +83,15 @@ def pick(key: str, label: str, n: int, default: int, labels: dict[int, str]) -> 
 
     The choice is kept in a plain session key (`key`_pick): Streamlit forgets a widget that a run
     does not draw (h not dividing E stops the page above the pickers), the plain key survives, and
-    the choice is clamped into a shorter sentence or fewer heads. When the option texts change (a
-    new sentence) the value is set again, so the browser shows it with the new token's text."""
-    memo, shown = f"{key}_pick", f"{key}_labels"
+    the choice is clamped into a shorter sentence or fewer heads."""
+    memo = f"{key}_pick"
     value = st.session_state.get(key, st.session_state.get(memo))
     if value not in range(n):
         # out of range after a change (fewer tokens or heads): the nearest one left; unset: the default
         value = n - 1 if isinstance(value, int) and value >= n else min(default, n - 1)
-    if st.session_state.get(key) != value or st.session_state.get(shown) != labels:
-        st.session_state[key] = value
-    st.session_state[shown] = dict(labels)
+    # set on every run: Streamlit then sends the value with its current text to the browser, which
+    # otherwise keeps showing an old sentence's token, or its default after the picker was hidden
+    st.session_state[key] = value
     choice = int(st.selectbox(label, list(range(n)), key=key, format_func=labels.get))
     st.session_state[memo] = choice
     return choice
