@@ -9,7 +9,14 @@ import numpy as np
 import pytest
 import torch
 
-from figures.training import Line, attention_grid, confusion_figure, curves_figure, examples_figure, series
+from figures.training import (
+    Line,
+    attention_grid,
+    confusion_figure,
+    curves_figure,
+    examples_figure,
+    series,
+)
 
 
 def test_series_keeps_only_finite_values_of_the_key():
