@@ -219,7 +219,7 @@ def cpu_reference(repeats: int = 15) -> float:
     """Median seconds of a fixed workload: a batch of the article's CNN plus some Python."""
     import torch
 
-    from engine.models import SeedCNN
+    from engine.models.cnn import SeedCNN
 
     torch.manual_seed(0)
     model = SeedCNN().eval()

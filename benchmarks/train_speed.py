@@ -1,7 +1,7 @@
-"""Training speed: the training lab's Trainer (engine.train) on the article's CNN, measured
+"""Training speed: the training lab's Trainer (engine.lab.trainer) on the article's CNN, measured
 against references in the same run.
 
-(a) samples/s of the Trainer against a bare PyTorch loop (engine.train_cnn.train_epoch) on the
+(a) samples/s of the Trainer against a bare PyTorch loop (engine.lab.loop.train_epoch) on the
     same model, data, batch size, optimiser and schedule; goal: ratio ≥ 0.95. Neither side
     evaluates (the Trainer's task here skips its held-out pass). The bare loop runs twice: in
     the main thread, and in a worker thread as the Trainer does (and as Streamlit runs every
@@ -12,7 +12,7 @@ against references in the same run.
     same per CPU-second of the process. On the CPU it is repeated with one intra-op thread (a1),
     where CPU time measures the Trainer's own per-step cost without OpenMP or other processes
     in the way.
-(b) held-out accuracy the Trainer reaches on the embedded digits (engine.data.embedded_mnist)
+(b) held-out accuracy the Trainer reaches on the embedded digits (engine.data.digits.embedded_mnist)
     within a 10 s training budget, with random-affine augmentation and a one-cycle rate; goal
     ≥ 0.985. The epochs are sized from a one-epoch calibration run just before, so the cycle
     fits the budget; the held-out set is evaluated once, at the end.
@@ -46,12 +46,12 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from engine.data import embedded_mnist  # noqa: E402
+from engine.data.digits import embedded_mnist  # noqa: E402
 from engine.device import configure_threads, device_name, get_device  # noqa: E402
-from engine.train import OptimConfig, RunConfig, Trainer, warm_up  # noqa: E402
-from engine.train_cnn import AugmentConfig, as_batch, new_model, one_cycle, train_epoch  # noqa: E402
-from engine.train_cnn import TrainConfig as BareConfig  # noqa: E402
-from engine.train_tasks import CnnConfig, CnnTask  # noqa: E402
+from engine.lab.loop import AugmentConfig, as_batch, new_model, one_cycle, train_epoch  # noqa: E402
+from engine.lab.loop import TrainConfig as BareConfig  # noqa: E402
+from engine.lab.tasks import CnnConfig, CnnTask  # noqa: E402
+from engine.lab.trainer import OptimConfig, RunConfig, Trainer, warm_up  # noqa: E402
 
 GOAL_RATIO = 0.95
 GOAL_ACCURACY = 0.985

@@ -40,11 +40,11 @@ BOUNDS: dict[str, Bound] = {
     "max_len": Bound(1, 512),
     "position_shift": Bound(-512, 512),
     "samples": Bound(1, 10_000),
-    # typed formulas (engine/formula.py): grid points, random test points, length of a vector in a.b
+    # typed formulas (engine/formula/core.py): grid points, random test points, length of a vector in a.b
     "formula_grid": Bound(2, 2001),
     "formula_points": Bound(1, 1000),
     "vector_dim": Bound(1, 16),
-    # the training lab (engine/train.py, engine/train_tasks.py)
+    # the training lab (engine/lab/trainer.py, engine/lab/tasks.py)
     "epochs": Bound(1, 100),
     "train_steps": Bound(1, 100_000),
     "budget_s": Bound(1, 3600),
@@ -71,7 +71,7 @@ FLOAT_BOUNDS: dict[str, FloatBound] = {
     "clip": FloatBound(0.0, 100.0),  # 0 = no gradient clipping
 }
 
-# A training run is refused when its estimated memory (engine.train_tasks.MemoryEstimate) is above this.
+# A training run is refused when its estimated memory (engine.lab.tasks.MemoryEstimate) is above this.
 MAX_TRAIN_BYTES = 2 * 1024**3
 # Uploaded training checkpoints larger than this are refused before they are read.
 MAX_CHECKPOINT_BYTES = 32 * 1024 * 1024

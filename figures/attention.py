@@ -14,8 +14,8 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from engine.attention import SoftmaxStats
-from engine.attention_lab import SoftmaxTerms
+from engine.ops.attention import SoftmaxStats
+from engine.ops.attention_setup import SoftmaxTerms
 from figures.common import DIVERGING, POSITIVE, add_box, as_numpy, heatmap
 
 MASKED_GREY = "#D1D5DB"

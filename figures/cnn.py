@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from engine.models import LayerRow
+from engine.models.cnn import LayerRow
 from figures.common import DIVERGING, POSITIVE, add_box, as_numpy, bars, heatmap
 
 CELL_BOX = "#F59E0B"  # the cell whose formula is written out

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from engine.conv import ConvCellTrace, output_size
+from engine.ops.conv import ConvCellTrace, output_size
 from figures.common import DIVERGING, INK, add_box, as_numpy, heatmap
 
 CELL_BOX = "#F59E0B"  # the chosen output cell and its receptive field

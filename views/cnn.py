@@ -1,6 +1,6 @@
 """The article's CNN: the learner's digit through every layer, each stage beside its formula.
 
-Glue only: lesson text from lessons/, the shared digit input, engine.models for every number,
+Glue only: lesson text from lessons/, the shared digit input, engine.models.cnn for every number,
 figures.cnn to draw.
 """
 
@@ -13,10 +13,10 @@ import pandas as pd
 import streamlit as st
 import torch
 
-from engine.conv import conv_cell
 from engine.device import get_device
+from engine.lab.loop import new_model
 from engine.limits import LimitError
-from engine.models import (
+from engine.models.cnn import (
     CHECKPOINT,
     CNNTrace,
     LayerRow,
@@ -28,7 +28,7 @@ from engine.models import (
     summary,
     trace,
 )
-from engine.train_cnn import new_model
+from engine.ops.conv import conv_cell
 from figures import cnn as fc
 from widgets.blocks import show_code, torch_check
 from widgets.digit_input import current_digit, digit_input

@@ -1,6 +1,6 @@
 """Convolution: a kernel slides over the learner's digit, and any output cell is written out.
 
-Glue only: lesson text from lessons/, controls, engine.conv for every number, figures.conv to draw.
+Glue only: lesson text from lessons/, controls, engine.ops.conv for every number, figures.conv to draw.
 """
 
 from __future__ import annotations
@@ -12,9 +12,11 @@ import torch
 import torch.nn.functional as F
 
 import lessons
-from engine.conv import conv2d, conv2d_loops, conv_cell, convolve2d, output_size, relu
 from engine.device import get_device
-from engine.kernels import (
+from engine.limits import BOUNDS, MAX_KERNEL_ABS, LimitError, check
+from engine.models.cnn import CHECKPOINT, load_default
+from engine.ops.conv import conv2d, conv2d_loops, conv_cell, convolve2d, output_size, relu
+from engine.ops.kernels import (
     KERNEL_PRESETS,
     KernelError,
     centred_impulse,
@@ -23,8 +25,6 @@ from engine.kernels import (
     kernel_from_grid,
     preset,
 )
-from engine.limits import BOUNDS, MAX_KERNEL_ABS, LimitError, check
-from engine.models import CHECKPOINT, load_default
 from figures import conv as cf
 from widgets.blocks import show_code, torch_check
 from widgets.digit_input import digit_input
@@ -304,10 +304,10 @@ st.subheader(t("check_torch"))
 ref = F.conv2d(x[None, None], w64[None, None], b64, stride=s, padding=p)[0, 0]
 c1, c2 = st.columns(2)
 with c1:
-    st.markdown("`engine.conv.conv2d`")
+    st.markdown("`engine.ops.conv.conv2d`")
     torch_check(float((z - ref).abs().max()), "F.conv2d")
 with c2:
-    st.markdown("`engine.conv.conv2d_loops`")
+    st.markdown("`engine.ops.conv.conv2d_loops`")
     torch_check(loops_delta(np.asarray(digit, dtype=np.float64), w64.numpy(), b, s, p), "F.conv2d")
 
 st.header(t("what_next"))

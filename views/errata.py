@@ -16,26 +16,32 @@ import torch
 import torch.nn.functional as F
 from streamlit.errors import StreamlitPageNotFoundError
 
-from engine import charlm, lstm_probe
-from engine.attention import scaled_dot_product
-from engine.attention_lab import wrong_identity
-from engine.conv import conv2d, conv_cell, max_pool2d
-from engine.corpus import CorpusError, decode, encode
-from engine.data import DataError, embedded_mnist
-from engine.errata import (
+from engine.data.corpus import CorpusError, decode, encode
+from engine.data.digits import DataError, embedded_mnist
+from engine.data.tokens import TokenError, tokenize
+from engine.models import charlm
+from engine.models.cnn import CHECKPOINT, load_default
+from engine.ops import lstm_units as lstm_probe
+from engine.ops.attention import scaled_dot_product
+from engine.ops.attention_setup import wrong_identity
+from engine.ops.conv import conv2d, conv_cell, max_pool2d
+from engine.ops.errata import (
     attention_softmax_last,
     conv_without_window,
     kernels_summed,
     pool_without_window,
 )
-from engine.kernels import glorot_filters
-from engine.lstm_probe import Ablation, predict
-from engine.models import CHECKPOINT, load_default
-from engine.positional import sinusoidal
-from engine.recurrent import seeded_uniform
-from engine.tokens import TokenError, tokenize
-from engine.transformer import BlockConfig, encoder_block, seeded_block_params, torch_encoder_layer
-from engine.transformer_demo import block_input, ffn_outer_activation
+from engine.ops.kernels import glorot_filters
+from engine.ops.lstm_units import Ablation, predict
+from engine.ops.positional import sinusoidal
+from engine.ops.recurrent import seeded_uniform
+from engine.ops.transformer import (
+    BlockConfig,
+    encoder_block,
+    seeded_block_params,
+    torch_encoder_layer,
+)
+from engine.ops.transformer_setup import block_input, ffn_outer_activation
 from figures.common import mosaic_figure
 from figures.formula import curves_figure, matrix_figure
 from figures.recurrent import char_labels

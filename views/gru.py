@@ -11,8 +11,8 @@ import streamlit as st
 import torch
 from torch import nn
 
-from engine.corpus import UNK, VOCAB, decode, encode, unknown_chars
-from engine.recurrent import (
+from engine.data.corpus import UNK, VOCAB, decode, encode, unknown_chars
+from engine.ops.recurrent import (
     GATES,
     gru,
     gru_step,

@@ -4,8 +4,8 @@ import pandas as pd
 import streamlit as st
 
 import lessons
-from engine.data import available_datasets
-from engine.models import SeedCNN, count_parameters, summary
+from engine.data.digits import available_datasets
+from engine.models.cnn import SeedCNN, count_parameters, summary
 from widgets.i18n import T
 
 t = T("home")

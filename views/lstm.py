@@ -12,11 +12,12 @@ import streamlit as st
 import torch
 import torch.nn.functional as F
 
-from engine import charlm, lstm_probe
-from engine.corpus import UNK, VOCAB, CorpusError, decode, encode, unknown_chars
+from engine.data.corpus import UNK, VOCAB, CorpusError, decode, encode, unknown_chars
 from engine.limits import BOUNDS
-from engine.lstm_probe import Ablation, ProbeError, predict
-from engine.recurrent import hidden_grad_norms, lstm, lstm_step, seeded_uniform
+from engine.models import charlm
+from engine.ops import lstm_units as lstm_probe
+from engine.ops.lstm_units import Ablation, ProbeError, predict
+from engine.ops.recurrent import hidden_grad_norms, lstm, lstm_step, seeded_uniform
 from figures.common import bars
 from figures.recurrent import char_labels, coloured_text, gate_figure, grad_norms_figure, step_lines
 from widgets import blocks

@@ -11,8 +11,9 @@ import torch
 from torch import nn
 
 import lessons
-from engine.attention import causal_mask, multi_head_attention, split_heads
-from engine.attention_lab import (
+from engine.data.tokens import TokenError, embed
+from engine.ops.attention import causal_mask, multi_head_attention, split_heads
+from engine.ops.attention_setup import (
     LabError,
     MHAParams,
     check_heads,
@@ -21,7 +22,6 @@ from engine.attention_lab import (
     seeded_mha_params,
     softmax_terms,
 )
-from engine.tokens import TokenError, embed
 from figures import attention as fa
 from widgets import blocks
 from widgets.blocks import show_code, torch_check

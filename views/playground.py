@@ -1,8 +1,8 @@
 """Formula playground: the learner types a formula (or picks one: activations, losses, a neuron, an
 attention score); the page typesets it, differentiates it by every variable, plots f and f′, checks
 the symbolic derivative against torch.autograd at random points, and decides whether two formulas
-are the same function. The text is parsed by engine.formula (never run as code); the symbolic work
-runs in engine.formula_worker's guarded processes, and every refusal is a translated message that
+are the same function. The text is parsed by engine.formula.core (never run as code); the symbolic work
+runs in engine.formula.pool's guarded processes, and every refusal is a translated message that
 says where the problem is and what to write instead."""
 
 from __future__ import annotations
@@ -23,8 +23,9 @@ import sympy as sp
 from streamlit.errors import StreamlitPageNotFoundError
 
 import lessons
-from engine import formula, formula_worker
-from engine.formula import FUNCTIONS, FormulaError
+from engine.formula import core as formula
+from engine.formula import pool as formula_worker
+from engine.formula.core import FUNCTIONS, FormulaError
 from engine.limits import LimitError
 from figures.formula import curves_figure, function_figure
 from widgets import blocks
@@ -106,7 +107,7 @@ def scale(name: str) -> Scale:
 
 
 def domain(names) -> dict[str, tuple[float, float]]:
-    """Sampling intervals by name (engine.formula's {name: (low, high), "*": default} form)."""
+    """Sampling intervals by name (engine.formula.core's {name: (low, high), "*": default} form)."""
     return {n: scale(n).sample for n in names if n in SCALES} | {"*": OTHER.sample}
 
 

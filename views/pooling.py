@@ -9,10 +9,10 @@ import streamlit as st
 import torch
 import torch.nn.functional as F
 
-from engine.conv import avg_pool2d, max_pool2d, max_pool2d_trace, output_size, shift_image
 from engine.limits import BOUNDS
-from engine.models import CHECKPOINT, load_default
-from engine.pooling_demo import (
+from engine.models.cnn import CHECKPOINT, load_default
+from engine.ops.conv import avg_pool2d, max_pool2d, max_pool2d_trace, output_size, shift_image
+from engine.ops.pooling import (
     EDGE_KERNELS,
     MODES,
     STAGES,

@@ -13,10 +13,10 @@ import torch
 from torch import nn
 
 import lessons
-from engine import positional_probe as probe
+from engine.data.tokens import TokenError, embed, tokenize
 from engine.limits import BOUNDS
-from engine.positional import frequencies, learned, rope, rope_angles, shift_matrix, sinusoidal
-from engine.tokens import TokenError, embed, tokenize
+from engine.ops import positional_probe as probe
+from engine.ops.positional import frequencies, learned, rope, rope_angles, shift_matrix, sinusoidal
 from figures.positional import (
     distance_figure,
     shift_matrix_figure,

@@ -8,9 +8,15 @@ import streamlit as st
 import torch
 import torch.nn.functional as F
 
-from engine.corpus import UNK, VOCAB, encode, unknown_chars
+from engine.data.corpus import UNK, VOCAB, encode, unknown_chars
 from engine.limits import BOUNDS
-from engine.recurrent import hidden_grad_norms, rnn, rnn_step, scale_spectral_radius, seeded_uniform
+from engine.ops.recurrent import (
+    hidden_grad_norms,
+    rnn,
+    rnn_step,
+    scale_spectral_radius,
+    seeded_uniform,
+)
 from figures.recurrent import grad_norm_figure, hidden_heatmap, token_label
 from widgets import blocks
 from widgets.blocks import show_code, torch_check

@@ -3,7 +3,7 @@ when they are installed). Loss and accuracy curves, the confusion matrix, miscla
 digits, the first-layer filters and a feature map as they learn, and the learner's own digit
 classified by the model being trained.
 
-Glue only: engine.train runs the loop in a worker thread (widgets.training polls it),
+Glue only: engine.lab.trainer runs the loop in a worker thread (widgets.training polls it),
 figures.training and figures.cnn draw.
 """
 
@@ -12,9 +12,9 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from engine.data import FASHION_CLASSES, available_datasets
-from engine.train import Trainer
-from engine.train_tasks import DATASETS, CnnConfig, CnnTask
+from engine.data.digits import FASHION_CLASSES, available_datasets
+from engine.lab.tasks import DATASETS, CnnConfig, CnnTask
+from engine.lab.trainer import Trainer
 from figures import cnn as fc
 from figures.common import heatmap
 from figures.training import confusion_figure, examples_figure

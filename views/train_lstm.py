@@ -2,18 +2,18 @@
 on text the learner pastes. Live loss, text sampled at intervals with a temperature, and the
 gates on a probe sentence changing as it learns.
 
-Glue only: engine.train runs the loop in a worker thread (widgets.training polls it),
-engine.char_rnn.gate_trace computes the gates, figures.recurrent draws them.
+Glue only: engine.lab.trainer runs the loop in a worker thread (widgets.training polls it),
+engine.models.char_rnn.gate_trace computes the gates, figures.recurrent draws them.
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
-from engine.char_rnn import CELLS, GATE_NAMES
-from engine.charlm import TEMPERATURE_MAX, TEMPERATURE_MIN
-from engine.train import Trainer
-from engine.train_tasks import PROBE_TEXT, CharConfig, CharTask
+from engine.lab.tasks import PROBE_TEXT, CharConfig, CharTask
+from engine.lab.trainer import Trainer
+from engine.models.char_rnn import CELLS, GATE_NAMES
+from engine.models.charlm import TEMPERATURE_MAX, TEMPERATURE_MIN
 from figures.recurrent import gate_figure
 from widgets import blocks
 from widgets.blocks import show_code

@@ -3,8 +3,8 @@ add). Live loss and exact-match accuracy, and every head's attention on one held
 changing as it learns (reverse: the anti-diagonal appears), with each head's anti-diagonal
 mass as a number.
 
-Glue only: engine.train runs the loop in a worker thread (widgets.training polls it),
-engine.tiny_transformer computes the attention maps, figures.training draws them.
+Glue only: engine.lab.trainer runs the loop in a worker thread (widgets.training polls it),
+engine.models.tiny_transformer computes the attention maps, figures.training draws them.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from engine.tasks import SEQ_TASKS, SYMBOLS, input_length, render
-from engine.tiny_transformer import TinyTransformerConfig, anti_diagonal_mass, attention_maps
-from engine.train import Trainer
-from engine.train_tasks import SeqConfig, SeqTask
+from engine.data.seq_tasks import SEQ_TASKS, SYMBOLS, input_length, render
+from engine.lab.tasks import SeqConfig, SeqTask
+from engine.lab.trainer import Trainer
+from engine.models.tiny_transformer import TinyTransformerConfig, anti_diagonal_mass, attention_maps
 from figures.training import attention_grid
 from widgets import blocks
 from widgets.blocks import show_code

@@ -13,9 +13,9 @@ import streamlit as st
 import torch
 
 import lessons
-from engine.attention import causal_mask
-from engine.tokens import TokenError, tokenize
-from engine.transformer import (
+from engine.data.tokens import TokenError, tokenize
+from engine.ops.attention import causal_mask
+from engine.ops.transformer import (
     BlockConfig,
     decoder_block,
     encoder_block,
@@ -25,7 +25,7 @@ from engine.transformer import (
     torch_decoder_layer,
     torch_encoder_layer,
 )
-from engine.transformer_demo import block_input, ffn_outer_activation, position_moments
+from engine.ops.transformer_setup import block_input, ffn_outer_activation, position_moments
 from figures.recurrent import token_label
 from figures.transformer import attention_figure, symmetric_range, token_feature_figure
 from widgets import blocks

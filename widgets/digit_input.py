@@ -11,7 +11,7 @@ import streamlit as st
 from PIL import Image
 from streamlit_drawable_canvas import st_canvas
 
-from engine.data import (
+from engine.data.digits import (
     DataError,
     embedded_mnist,
     ink_from_grey,

@@ -2,7 +2,7 @@
 progress with samples/s and ETA, live loss and accuracy curves, the runs kept for comparison,
 the metrics as CSV, and checkpoints to download and upload.
 
-The trainer (engine.train.Trainer) runs in its own worker thread and makes no streamlit call.
+The trainer (engine.lab.trainer.Trainer) runs in its own worker thread and makes no streamlit call.
 It lives in a session-scoped st.cache_resource "slot", so closing the tab releases the slot,
 which stops the worker and frees the model (DESIGN.md, "Live training"). A fragment with
 run_every polls the trainer about once a second while it runs; buttons act through on_click
@@ -22,8 +22,8 @@ import pandas as pd
 import streamlit as st
 
 from engine.device import device_name, get_device
-from engine.limits import MAX_TRAIN_BYTES
-from engine.train import (
+from engine.lab.tasks import MemoryEstimate, TrainError, config_dict, make_task
+from engine.lab.trainer import (
     DEFAULT_OPTIM,
     OPTIMIZERS,
     SCHEDULES,
@@ -35,7 +35,7 @@ from engine.train import (
     restore,
     warm_up,
 )
-from engine.train_tasks import MemoryEstimate, TrainError, config_dict, make_task
+from engine.limits import MAX_TRAIN_BYTES
 from figures.training import HELD_OUT_COLOR, PALETTE, TRAIN_COLOR, Line, curves_figure, series
 from widgets.i18n import T
 

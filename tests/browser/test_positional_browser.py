@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 import lessons
-from engine.positional_probe import permutation
-from engine.tokens import tokenize
+from engine.data.tokens import tokenize
+from engine.ops.positional_probe import permutation
 
 SERVER_LOG = Path(__file__).resolve().parents[2] / "artifacts" / "browser-server.log"
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 import lessons
-from engine.tokens import tokenize
+from engine.data.tokens import tokenize
 
 # typed sentences and the tokens the page must show
 SENTENCES = {

@@ -10,8 +10,8 @@ import torch
 from PIL import Image
 
 import lessons
-from engine.data import embedded_mnist, ink_from_grey, prepare_digit
-from engine.models import load_default
+from engine.data.digits import embedded_mnist, ink_from_grey, prepare_digit
+from engine.models.cnn import load_default
 from tests.browser.test_draw import prediction
 
 MIME = "image/png"

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 import figures.attention as fa
-from engine.attention import causal_mask, scaled_dot_product, softmax_stats
-from engine.attention_lab import softmax_terms
+from engine.ops.attention import causal_mask, scaled_dot_product, softmax_stats
+from engine.ops.attention_setup import softmax_terms
 
 
 def _z(fig, k: int = 0) -> np.ndarray:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from engine.models import SeedCNN, summary, trace
+from engine.models.cnn import SeedCNN, summary, trace
 from figures import cnn as fc
 
 

@@ -11,8 +11,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from engine.conv import conv_cell, output_size
-from engine.kernels import preset
+from engine.ops.conv import conv_cell, output_size
+from engine.ops.kernels import preset
 from figures import conv as cf
 
 

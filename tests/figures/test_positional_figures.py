@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from engine import positional_probe as probe
-from engine.positional import sinusoidal
+from engine.ops import positional_probe as probe
+from engine.ops.positional import sinusoidal
 from figures.positional import (
     distance_figure,
     shift_matrix_figure,

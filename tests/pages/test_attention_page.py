@@ -13,8 +13,8 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from engine.attention import softmax_stats
-from engine.tokens import embed, tokenize
+from engine.data.tokens import embed, tokenize
+from engine.ops.attention import softmax_stats
 from tests.pages.apptest import ROOT, plotly_array
 
 PAGE = str(ROOT / "views/attention.py")

@@ -10,8 +10,8 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 import lessons
-from engine.data import embedded_mnist
-from engine.models import load_default
+from engine.data.digits import embedded_mnist
+from engine.models.cnn import load_default
 from figures import cnn as fc
 from tests.pages.apptest import open_page, plotly_array
 
@@ -136,9 +136,9 @@ def test_torch_check_is_below_1e_6():
 
 
 def test_missing_checkpoint_shows_how_to_create_it_and_still_works(monkeypatch, tmp_path):
-    import engine.models
+    import engine.models.cnn
 
-    monkeypatch.setattr(engine.models, "CHECKPOINT", tmp_path / "missing.pt")
+    monkeypatch.setattr(engine.models.cnn, "CHECKPOINT", tmp_path / "missing.pt")
     at = _app()
     warnings = "\n".join(w.value for w in at.warning)
     assert ".venv/bin/python scripts/train_default_cnn.py" in warnings

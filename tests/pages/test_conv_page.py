@@ -14,8 +14,8 @@ import torch.nn.functional as F
 from google.protobuf import text_format
 from streamlit.testing.v1 import AppTest
 
-from engine.kernels import KERNEL_PRESETS, preset
-from engine.models import CHECKPOINT
+from engine.models.cnn import CHECKPOINT
+from engine.ops.kernels import KERNEL_PRESETS, preset
 from figures import conv as cf
 from tests.pages.apptest import open_page
 

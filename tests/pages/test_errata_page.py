@@ -148,8 +148,8 @@ def test_convolution_and_pooling_with_and_without_a_window(en):
 
 
 def test_32_maps_are_torch_conv2d_and_the_wrong_form_is_their_sum(en):
-    from engine.data import embedded_mnist
-    from engine.models import load_default
+    from engine.data.digits import embedded_mnist
+    from engine.models.cnn import load_default
 
     model = load_default()
     if model is None:
@@ -179,7 +179,7 @@ def test_lstm_without_its_cell_state_predicts_worse(en):
 
 
 def test_ffn_outer_activation(en):
-    from engine.transformer import BlockConfig, seeded_block_params
+    from engine.ops.transformer import BlockConfig, seeded_block_params
 
     P = seeded_block_params(BlockConfig(d_model=8, h=2, d_ff=32), 0).ffn
     x = torch.randn(4, 8, generator=_gen(0, 6), dtype=torch.float64)

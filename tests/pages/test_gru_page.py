@@ -13,8 +13,8 @@ import torch
 from streamlit.testing.v1 import AppTest
 from torch import nn
 
-from engine.corpus import VOCAB, encode
-from engine.recurrent import gru
+from engine.data.corpus import VOCAB, encode
+from engine.ops.recurrent import gru
 from tests.pages.apptest import open_page, plotly_array
 
 PAGE = "views/gru.py"

@@ -14,9 +14,10 @@ import torch.nn.functional as F
 from streamlit.testing.v1 import AppTest
 
 import lessons
-from engine import charlm, lstm_probe
-from engine.corpus import VOCAB, encode
+from engine.data.corpus import VOCAB, encode
 from engine.limits import BOUNDS
+from engine.models import charlm
+from engine.ops import lstm_units as lstm_probe
 from tests.pages.apptest import open_page, plotly_array
 
 PAGE = "views/lstm.py"

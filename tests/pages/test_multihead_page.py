@@ -15,7 +15,7 @@ import torch
 from streamlit.testing.v1 import AppTest
 from torch import nn
 
-from engine.tokens import embed, tokenize
+from engine.data.tokens import embed, tokenize
 from tests.pages.apptest import ROOT, plotly_array
 
 PAGE = str(ROOT / "views/multihead.py")

@@ -15,7 +15,7 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from engine import formula
+from engine.formula import core as formula
 from tests.pages.apptest import ROOT, open_page, plotly_array
 
 PAGE = "views/playground.py"
@@ -320,7 +320,7 @@ def test_every_engine_phrase_has_a_translation():
     phrases = set(formula.ASCII_HINTS.values()) | {hint for _, hint in formula.SYNTAX_HINTS} | {formula.GENERAL_HINT}
     for what, hint in (*formula.REFUSED_NODES.values(), *formula.REFUSED_OPS.values()):
         phrases |= {what, hint}
-    source = (ROOT / "engine/formula.py").read_text(encoding="utf-8")
+    source = (ROOT / "engine/formula/core.py").read_text(encoding="utf-8")
     # the phrases written inline at the raise sites
     phrases |= {"check for a missing or doubled operator or a misplaced comma or dot",
                 "only letters, digits, spaces and + - * / ^ ( ) . , _ are allowed",

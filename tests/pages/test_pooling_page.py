@@ -11,8 +11,8 @@ import torch
 import torch.nn.functional as F
 from streamlit.testing.v1 import AppTest
 
-from engine.models import load_default
-from engine.pooling_demo import EDGE_KERNELS, STAGES, feature_map, translation_demo
+from engine.models.cnn import load_default
+from engine.ops.pooling import EDGE_KERNELS, STAGES, feature_map, translation_demo
 from tests.pages.apptest import open_page, plotly_array
 
 CELL = re.compile(r"\\mathrm\{out\}\[(\d+),(\d+)\]")
@@ -131,10 +131,10 @@ def test_feature_map_source_also_renders_in_chinese():
 
 
 def test_falls_back_to_a_sobel_kernel_without_the_checkpoint(monkeypatch, tmp_path):
-    import engine.models
+    import engine.models.cnn
 
-    monkeypatch.setattr(engine.models, "CHECKPOINT", tmp_path / "absent.pt")
-    monkeypatch.setattr(engine.models, "load_default", lambda *a, **k: None)
+    monkeypatch.setattr(engine.models.cnn, "CHECKPOINT", tmp_path / "absent.pt")
+    monkeypatch.setattr(engine.models.cnn, "load_default", lambda *a, **k: None)
     at = _page()
     assert not at.exception
     assert "pool_filter" not in {s.key for s in at.slider}

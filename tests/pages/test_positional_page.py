@@ -14,7 +14,7 @@ import torch
 from streamlit.testing.v1 import AppTest
 from torch import nn
 
-from engine.tokens import embed
+from engine.data.tokens import embed
 from tests.pages.apptest import ROOT, plotly_array
 
 f64 = torch.float64

@@ -14,9 +14,9 @@ import torch.nn.functional as F
 from streamlit.testing.v1 import AppTest
 
 import lessons
-from engine.corpus import VOCAB, encode
+from engine.data.corpus import VOCAB, encode
 from engine.limits import BOUNDS
-from engine.recurrent import rnn
+from engine.ops.recurrent import rnn
 from tests.pages.apptest import open_page, plotly_array
 
 PAGE = "views/rnn.py"

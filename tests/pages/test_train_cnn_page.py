@@ -14,8 +14,8 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 import lessons
-from engine.train import OptimConfig, RunConfig, Trainer
-from engine.train_tasks import CnnConfig, SeqConfig, make_task
+from engine.lab.tasks import CnnConfig, SeqConfig, make_task
+from engine.lab.trainer import OptimConfig, RunConfig, Trainer
 from tests.pages.apptest import plotly_array
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -14,9 +14,9 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from engine.positional import sinusoidal
-from engine.tokens import embed, tokenize
-from engine.transformer import BlockConfig, decoder_block, encoder_block, seeded_block_params
+from engine.data.tokens import embed, tokenize
+from engine.ops.positional import sinusoidal
+from engine.ops.transformer import BlockConfig, decoder_block, encoder_block, seeded_block_params
 from tests.pages.apptest import ROOT, plotly_array
 
 PAGE = "views/transformer.py"
@@ -306,7 +306,7 @@ def test_long_sentence_is_cut_with_a_warning(lang):
 
 
 def test_text_past_the_engine_bound_is_cut_too():
-    # 400 tokens: engine.tokens refuses more than 128, the page keeps a prefix and says how many
+    # 400 tokens: engine.data.tokens refuses more than 128, the page keeps a prefix and says how many
     at = _page("en", tf_src="ab " * 400, tf_tgt="猫" * 300)
     assert not at.exception and not at.error
     assert len(at.warning) == 2

@@ -1,4 +1,4 @@
-"""engine.attention: scaled dot-product and multi-head attention equal torch's (float64), their
+"""engine.ops.attention: scaled dot-product and multi-head attention equal torch's (float64), their
 traces obey the formulas (rows sum to 1, causal zeros, permutation equivariance), the √d_k
 chart's statistics behave, and bad inputs raise clear errors."""
 
@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-import engine.attention as att
+import engine.ops.attention as att
 from engine.limits import BOUNDS, LimitError
 
 TOL = 1e-6

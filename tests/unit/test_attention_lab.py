@@ -1,4 +1,4 @@
-"""engine.attention_lab: seeded weights follow torch's initialisation ranges and feed torch's
+"""engine.ops.attention_setup: seeded weights follow torch's initialisation ranges and feed torch's
 layers, typed grids are checked, the written-out softmax row equals torch.softmax, the parameter
 count equals nn.MultiheadAttention's, and the circulating identity is false (with numbers)."""
 
@@ -11,10 +11,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-import engine.attention_lab as lab
-from engine.attention import causal_mask, multi_head_attention, scaled_dot_product
+import engine.ops.attention_setup as lab
+from engine.data.tokens import TokenError
 from engine.limits import LimitError
-from engine.tokens import TokenError
+from engine.ops.attention import causal_mask, multi_head_attention, scaled_dot_product
 
 f64 = torch.float64
 TOL = 1e-6

@@ -7,9 +7,10 @@ import importlib.util
 import pytest
 import torch
 
-from engine import charlm, corpus
-from engine.charlm import CharLSTM, CharLSTMConfig, TrainConfig
-from engine.corpus import UNK, VOCAB, CorpusError, decode, encode
+from engine.data import corpus
+from engine.data.corpus import UNK, VOCAB, CorpusError, decode, encode
+from engine.models import charlm
+from engine.models.charlm import CharLSTM, CharLSTMConfig, TrainConfig
 
 
 @pytest.fixture(scope="module")

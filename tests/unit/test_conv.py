@@ -1,4 +1,4 @@
-"""engine.conv against torch, in float64 with fixed seeds, over many shapes."""
+"""engine.ops.conv against torch, in float64 with fixed seeds, over many shapes."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.conv import (
+from engine.ops.conv import (
     avg_pool2d,
     conv2d,
     conv2d_loops,

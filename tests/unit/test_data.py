@@ -1,4 +1,4 @@
-"""engine.data: the embedded digits, IDX datasets, digit preparation and safe image loading."""
+"""engine.data.digits: the embedded digits, IDX datasets, digit preparation and safe image loading."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ import pytest
 from PIL import Image, ImageDraw
 from scipy import ndimage
 
-import engine.data as data
-from engine.data import (
+import engine.data.digits as data
+from engine.data.digits import (
     DataError,
     available_datasets,
     embedded_mnist,

@@ -1,4 +1,4 @@
-"""engine.errata: each wrong form computed literally, against an independent torch computation in
+"""engine.ops.errata: each wrong form computed literally, against an independent torch computation in
 float64, and the properties that make it wrong (lost window, lost maps, softmax over features)."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from engine.attention import scaled_dot_product
-from engine.errata import (
+from engine.ops.attention import scaled_dot_product
+from engine.ops.errata import (
     attention_softmax_last,
     conv_without_window,
     kernels_summed,

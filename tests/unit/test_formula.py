@@ -1,4 +1,4 @@
-"""engine.formula: what the parser builds, the function table against torch, derivatives against
+"""engine.formula.core: what the parser builds, the function table against torch, derivatives against
 their known forms, analyses on a grid, autograd checks and identity checks (float64)."""
 
 from __future__ import annotations
@@ -10,8 +10,9 @@ import torch
 import torch.nn.functional as F
 from scipy import special
 
-from engine import formula, formula_worker
-from engine.formula import (
+from engine.formula import core as formula
+from engine.formula import pool as formula_worker
+from engine.formula.core import (
     FUNCTIONS,
     NUMPY_FUNCTIONS,
     FormulaError,

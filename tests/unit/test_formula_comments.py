@@ -14,8 +14,8 @@ import re
 
 import pytest
 
-import engine.conv as conv
-import engine.models as models
+import engine.models.cnn as models
+import engine.ops.conv as conv
 
 
 def comment_formula(func, lhs: str) -> str:

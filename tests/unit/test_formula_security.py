@@ -1,4 +1,4 @@
-"""engine.formula against hostile and malformed text, and its worker pool under load.
+"""engine.formula.core against hostile and malformed text, and its worker pool under load.
 
 Nothing a learner types may execute: an audit hook in this process and one in every worker
 (PoolSettings.audit_log) record process starts, network connections and files opened for
@@ -22,8 +22,9 @@ from pathlib import Path
 import pytest
 import sympy as sp
 
-from engine import formula, formula_worker
-from engine.formula import (
+from engine.formula import core as formula
+from engine.formula import pool as formula_worker
+from engine.formula.core import (
     GELU,
     Dot,
     FormulaError,
@@ -205,7 +206,7 @@ def test_the_audit_hooks_can_see_what_they_guard_against(tmp_path):
     assert bad_events(events, parse_only=True)
     log = tmp_path / "probe.jsonl"
     log.touch()
-    script = (f"from engine.formula_worker import _install_audit_log; _install_audit_log({str(log)!r}); "
+    script = (f"from engine.formula.pool import _install_audit_log; _install_audit_log({str(log)!r}); "
               f"open({str(tmp_path / 'w.txt')!r}, 'w').close(); import os; os.system('true')")
     assert os.spawnv(os.P_WAIT, sys.executable, [sys.executable, "-c", script]) == 0
     assert {e["event"] for e in worker_events(log)} >= {"open", "os.system"}

@@ -1,4 +1,4 @@
-"""engine/kernels.py: the preset kernels do what their comments say; grid and bias validation."""
+"""engine/ops/kernels.py: the preset kernels do what their comments say; grid and bias validation."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from engine.conv import conv2d
-from engine.kernels import (
+from engine.limits import MAX_KERNEL_ABS, LimitError
+from engine.ops.conv import conv2d
+from engine.ops.kernels import (
     KERNEL_PRESETS,
     KernelError,
     centred_impulse,
@@ -19,7 +20,6 @@ from engine.kernels import (
     kernel_from_grid,
     preset,
 )
-from engine.limits import MAX_KERNEL_ABS, LimitError
 
 
 def test_presets_are_the_documented_names_and_3x3():

@@ -150,7 +150,7 @@ def test_no_eval_outside_the_safe_parser():
                 for alias in node.names:
                     if alias.name in EVAL_LIKE:
                         bad.append(f"{_rel(path)}:{node.lineno} imports {alias.name}")
-    assert not bad, "user text must go through engine/formula.py only:\n" + "\n".join(bad)
+    assert not bad, "user text must go through engine/formula/core.py only:\n" + "\n".join(bad)
 
 
 # ----- checkpoints ------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""engine.lstm_probe: ablations change exactly what they say, predictions equal the trained
+"""engine.ops.lstm_units: ablations change exactly what they say, predictions equal the trained
 model's, and the unit search computes Pearson's r (checked against numpy)."""
 
 from __future__ import annotations
@@ -9,10 +9,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine import charlm, lstm_probe
-from engine.corpus import encode
-from engine.lstm_probe import Ablation, ProbeError, ablated_weights, predict, run, run_long
-from engine.recurrent import lstm
+from engine.data.corpus import encode
+from engine.models import charlm
+from engine.ops import lstm_units as lstm_probe
+from engine.ops.lstm_units import Ablation, ProbeError, ablated_weights, predict, run, run_long
+from engine.ops.recurrent import lstm
 
 
 def weights(D: int, H: int, seed: int) -> dict[str, torch.Tensor]:
@@ -221,7 +222,7 @@ def test_the_trained_model_has_a_line_position_unit_on_held_out_text():
 
 
 def test_held_out_text_lies_in_the_validation_split():
-    from engine.corpus import shakespeare
+    from engine.data.corpus import shakespeare
 
     text = shakespeare()
     passage = charlm.held_out_text(800)

@@ -1,4 +1,4 @@
-"""engine.models: the article's Keras CNN in torch, its summary and its trace."""
+"""engine.models.cnn: the article's Keras CNN in torch, its summary and its trace."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from engine.models import (
+from engine.models.cnn import (
     SeedCNN,
     checkpoint_meta,
     count_parameters,

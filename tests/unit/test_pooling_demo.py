@@ -1,4 +1,4 @@
-"""engine.pooling_demo against torch (float64): one pooled cell, the feature map, the
+"""engine.ops.pooling against torch (float64): one pooled cell, the feature map, the
 translation demo's maps and its change statistics."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from engine.conv import output_size, shift_image
-from engine.pooling_demo import (
+from engine.ops.conv import output_size, shift_image
+from engine.ops.pooling import (
     EDGE_KERNELS,
     STAGES,
     feature_map,

@@ -1,4 +1,4 @@
-"""engine.positional: the sinusoidal table is Vaswani et al.'s (checked entry by entry and against
+"""engine.ops.positional: the sinusoidal table is Vaswani et al.'s (checked entry by entry and against
 the annotated-transformer formula), PE(pos + k) = M_k PE(pos), learned tables are nn.Embedding's
 N(0, 1), RoPE equals a complex-number rotation and makes scores depend on m − n only."""
 
@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-import engine.positional as pos
+import engine.ops.positional as pos
 from engine.limits import BOUNDS, LimitError
 
 f64 = torch.float64

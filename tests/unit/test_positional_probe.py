@@ -1,4 +1,4 @@
-"""engine.positional_probe: each experiment against an independent float64 reference (math-module
+"""engine.ops.positional_probe: each experiment against an independent float64 reference (math-module
 loops, torch.polar, F.scaled_dot_product_attention) on several sizes and seeds, plus the
 properties the page teaches and bad inputs."""
 
@@ -10,9 +10,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import engine.positional_probe as probe
+import engine.ops.positional_probe as probe
 from engine.limits import LimitError
-from engine.positional import learned, sinusoidal
+from engine.ops.positional import learned, sinusoidal
 
 f64 = torch.float64
 SIZES = [(1, 2), (5, 4), (16, 8), (33, 10), (64, 64), (128, 128)]

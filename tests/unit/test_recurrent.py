@@ -1,4 +1,4 @@
-"""engine.recurrent: RNN, LSTM and GRU from scratch equal torch's (float64), and their traces
+"""engine.ops.recurrent: RNN, LSTM and GRU from scratch equal torch's (float64), and their traces
 obey the cell equations; parameter counts, gradient norms through time, spectral radius."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-import engine.recurrent as rec
+import engine.ops.recurrent as rec
 from engine.limits import BOUNDS, LimitError
 
 TOL = 1e-6
@@ -440,7 +440,7 @@ def test_spectral_radius_decides_vanishing_or_exploding(rho, vanish):
 
 
 def test_seeded_uniform_matches_torch_init_range_and_is_reproducible():
-    from engine.recurrent import seeded_uniform
+    from engine.ops.recurrent import seeded_uniform
 
     shapes = {"weight_ih": (12, 5), "weight_hh": (12, 4), "bias_ih": (12,), "bias_hh": (12,)}
     a, b = seeded_uniform(shapes, 4, seed=3), seeded_uniform(shapes, 4, seed=3)

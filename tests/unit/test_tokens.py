@@ -1,12 +1,12 @@
-"""engine.tokens: how sentences become tokens and seeded embeddings."""
+"""engine.data.tokens: how sentences become tokens and seeded embeddings."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
+from engine.data.tokens import TokenError, embed, token_vector, tokenize
 from engine.limits import BOUNDS
-from engine.tokens import TokenError, embed, token_vector, tokenize
 
 
 @pytest.mark.parametrize("text,tokens", [

@@ -1,4 +1,4 @@
-"""engine.train: the live trainer's states and controls, seeded runs, the metric buffer,
+"""engine.lab.trainer: the live trainer's states and controls, seeded runs, the metric buffer,
 checkpoints (round trip and refusal of bad files), memory limits and the run budget.
 
 The control tests use a tiny fake task (a linear model whose step can be slowed down), so they
@@ -21,20 +21,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-import engine.train as train_mod
-from engine.limits import MAX_TRAIN_BYTES, LimitError
-from engine.models import CHECKPOINT
-from engine.tiny_transformer import TinyTransformerConfig
-from engine.train import (
-    FORMAT,
-    MetricBuffer,
-    OptimConfig,
-    RunConfig,
-    Trainer,
-    read_checkpoint,
-    restore,
-)
-from engine.train_tasks import (
+import engine.lab.trainer as train_mod
+from engine.lab.tasks import (
     CharConfig,
     CharTask,
     CnnConfig,
@@ -47,6 +35,18 @@ from engine.train_tasks import (
     generator,
     seeded,
 )
+from engine.lab.trainer import (
+    FORMAT,
+    MetricBuffer,
+    OptimConfig,
+    RunConfig,
+    Trainer,
+    read_checkpoint,
+    restore,
+)
+from engine.limits import MAX_TRAIN_BYTES, LimitError
+from engine.models.cnn import CHECKPOINT
+from engine.models.tiny_transformer import TinyTransformerConfig
 
 CPU = torch.device("cpu")
 TIMEOUT = 20.0

@@ -1,4 +1,4 @@
-"""engine.train_cnn: augmentation, the one-cycle schedule, reproducible training, the shipped checkpoint."""
+"""engine.lab.loop: augmentation, the one-cycle schedule, reproducible training, the shipped checkpoint."""
 
 from __future__ import annotations
 
@@ -7,9 +7,8 @@ import math
 import pytest
 import torch
 
-from engine.data import embedded_mnist
-from engine.models import CHECKPOINT, SeedCNN, checkpoint_meta, forward_from_scratch, load_default
-from engine.train_cnn import (
+from engine.data.digits import embedded_mnist
+from engine.lab.loop import (
     AugmentConfig,
     TrainConfig,
     affine,
@@ -21,6 +20,13 @@ from engine.train_cnn import (
     plain_state_dict,
     random_affine,
     train,
+)
+from engine.models.cnn import (
+    CHECKPOINT,
+    SeedCNN,
+    checkpoint_meta,
+    forward_from_scratch,
+    load_default,
 )
 
 
@@ -128,7 +134,7 @@ def test_shipped_checkpoint_reaches_098_on_the_held_out_split():
     assert math.isclose(accuracy, checkpoint_meta()["held_out_accuracy"], abs_tol=1e-9)
 
 
-# ----- engine.models.forward_from_scratch (used by the CNN page's torch check) -----------------
+# ----- engine.models.cnn.forward_from_scratch (used by the CNN page's torch check) -----------------
 
 @pytest.mark.parametrize("seed,batch", [(0, 1), (1, 2), (2, 5), (3, 16)])
 def test_forward_from_scratch_equals_the_torch_model_in_float64(seed, batch):

@@ -1,5 +1,5 @@
-"""The training lab's tasks (engine.train_tasks), their models (engine.char_rnn,
-engine.tiny_transformer), the toy sequence data (engine.tasks) and the memory estimates.
+"""The training lab's tasks (engine.lab.tasks), their models (engine.models.char_rnn,
+engine.models.tiny_transformer), the toy sequence data (engine.data.seq_tasks) and the memory estimates.
 
 Each task trains a few steps with a tiny config and its loss must go down; the tiny Transformer
 trained on `reverse` must show the anti-diagonal in at least one head.
@@ -15,12 +15,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from engine import charlm, models, recurrent
-from engine.char_rnn import CELLS, GATE_NAMES, CharRNN, CharRNNConfig, cell_weights, gate_trace
-from engine.char_rnn import param_count as char_params
-from engine.corpus import VOCAB as CHARS
-from engine.limits import LimitError
-from engine.tasks import (
+from engine.data.corpus import VOCAB as CHARS
+from engine.data.seq_tasks import (
     IGNORE,
     PLUS,
     SEQ_TASKS,
@@ -31,15 +27,7 @@ from engine.tasks import (
     make_batch,
     render,
 )
-from engine.tiny_transformer import (
-    TinyTransformer,
-    TinyTransformerConfig,
-    anti_diagonal_mass,
-    attention_maps,
-)
-from engine.tiny_transformer import param_count as tt_params
-from engine.train import OptimConfig, RunConfig, Trainer
-from engine.train_tasks import (
+from engine.lab.tasks import (
     CharConfig,
     CharTask,
     CnnConfig,
@@ -54,6 +42,27 @@ from engine.train_tasks import (
     config_from_dict,
     sub_seed,
 )
+from engine.lab.trainer import OptimConfig, RunConfig, Trainer
+from engine.limits import LimitError
+from engine.models import charlm
+from engine.models import cnn as models
+from engine.models.char_rnn import (
+    CELLS,
+    GATE_NAMES,
+    CharRNN,
+    CharRNNConfig,
+    cell_weights,
+    gate_trace,
+)
+from engine.models.char_rnn import param_count as char_params
+from engine.models.tiny_transformer import (
+    TinyTransformer,
+    TinyTransformerConfig,
+    anti_diagonal_mass,
+    attention_maps,
+)
+from engine.models.tiny_transformer import param_count as tt_params
+from engine.ops import recurrent
 
 CPU = torch.device("cpu")
 TEXT = ("Shall I compare thee to a summer's day?\nThou art more lovely and more temperate:\n"

@@ -1,4 +1,4 @@
-"""engine.transformer: LayerNorm, the FFN and whole encoder/decoder blocks equal torch's (float64,
+"""engine.ops.transformer: LayerNorm, the FFN and whole encoder/decoder blocks equal torch's (float64,
 eval mode, dropout 0) for both LayerNorm placements, with and without masks; the traces obey
 the block's equations; params round-trip through torch layers; bad inputs raise clear errors."""
 
@@ -11,9 +11,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-import engine.transformer as tf
-from engine.attention import causal_mask, padding_mask
+import engine.ops.transformer as tf
 from engine.limits import BOUNDS, LimitError
+from engine.ops.attention import causal_mask, padding_mask
 
 TOL = 1e-6
 f64 = torch.float64

@@ -1,4 +1,4 @@
-"""engine.transformer_demo: the block input X = E + PE, the FFN erratum (an extra outer activation)
+"""engine.ops.transformer_setup: the block input X = E + PE, the FFN erratum (an extra outer activation)
 against torch's layers and functions in float64, and per-position moments."""
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from engine.data.tokens import TokenError, token_vector, tokenize
 from engine.limits import LimitError
-from engine.tokens import TokenError, token_vector, tokenize
-from engine.transformer import layer_norm
-from engine.transformer_demo import block_input, ffn_outer_activation, position_moments
+from engine.ops.transformer import layer_norm
+from engine.ops.transformer_setup import block_input, ffn_outer_activation, position_moments
 
 TOL = 1e-10
 f64 = torch.float64

@@ -1,10 +1,10 @@
 """The training lab's three tasks behind one interface, and how much memory each will need.
 
-    cnn    the source article's CNN (engine.models.SeedCNN) on MNIST digits (engine.data)
-    char   a character-level LSTM, GRU or RNN (engine.char_rnn) on Shakespeare or pasted text
-    seq    a tiny Transformer (engine.tiny_transformer) on copy / reverse / sort / add (engine.tasks)
+    cnn    the source article's CNN (engine.models.cnn.SeedCNN) on MNIST digits (engine.data.digits)
+    char   a character-level LSTM, GRU or RNN (engine.models.char_rnn) on Shakespeare or pasted text
+    seq    a tiny Transformer (engine.models.tiny_transformer) on copy / reverse / sort / add (engine.data.seq_tasks)
 
-A task knows its data, its model and its loss; engine.train.Trainer owns the loop, the optimiser,
+A task knows its data, its model and its loss; engine.lab.trainer.Trainer owns the loop, the optimiser,
 the thread and the checkpoints. Every task is seeded the same way: the model's initial weights
 come from the run's seed, and batch s of the run from sub_seed(seed, tag, s), so a run repeats
 bit for bit on the CPU and can resume at any step (a checkpoint stores only the step).
@@ -29,21 +29,23 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from engine import charlm, corpus, models
-from engine.char_rnn import CharRNN, CharRNNConfig, gate_trace
-from engine.char_rnn import param_count as char_param_count
-from engine.data import embedded_mnist, fashion_mnist, full_mnist
+from engine.data import corpus
+from engine.data.digits import embedded_mnist, fashion_mnist, full_mnist
+from engine.data.seq_tasks import IGNORE, SEQ_TASKS, VOCAB, input_length, make_batch
+from engine.lab.loop import AugmentConfig, as_batch, new_model, random_affine
 from engine.limits import check
-from engine.recurrent import GATES
-from engine.tasks import IGNORE, SEQ_TASKS, VOCAB, input_length, make_batch
-from engine.tiny_transformer import (
+from engine.models import charlm
+from engine.models import cnn as models
+from engine.models.char_rnn import CharRNN, CharRNNConfig, gate_trace
+from engine.models.char_rnn import param_count as char_param_count
+from engine.models.tiny_transformer import (
     TinyTransformer,
     TinyTransformerConfig,
     anti_diagonal_mass,
     attention_maps,
 )
-from engine.tiny_transformer import param_count as transformer_param_count
-from engine.train_cnn import AugmentConfig, as_batch, new_model, random_affine
+from engine.models.tiny_transformer import param_count as transformer_param_count
+from engine.ops.recurrent import GATES
 
 
 class TrainError(Exception):
@@ -162,7 +164,7 @@ class _Prepared:
 
 # ----- 1. the article's CNN on MNIST digits -------------------------------------------------
 
-# (train, held-out) images of each dataset engine.data can give, known before loading it
+# (train, held-out) images of each dataset engine.data.digits can give, known before loading it
 DATASETS = {"mnist-5k": (4000, 1000), "mnist-full": (60000, 10000), "fashion-mnist": (60000, 10000)}
 _LOADERS = {"mnist-5k": embedded_mnist, "mnist-full": full_mnist, "fashion-mnist": fashion_mnist}
 CLASSES = 10
@@ -319,7 +321,7 @@ class CnnTask(_Prepared):
 
     @torch.no_grad()
     def classify(self, model: nn.Module, image) -> torch.Tensor:
-        """P(class | image) (10,) for one prepared 28×28 image in [0, 1] (engine.data.prepare_digit)."""
+        """P(class | image) (10,) for one prepared 28×28 image in [0, 1] (engine.data.digits.prepare_digit)."""
         x = torch.as_tensor(np.asarray(image, dtype=np.float32))
         if tuple(x.shape) != (28, 28) or not torch.isfinite(x).all():
             raise ValueError(f"the image must be 28×28 finite values, got shape {tuple(x.shape)}")
@@ -348,7 +350,7 @@ class CharConfig:
     B: int = 32
     T: int = 64  # characters per training window (truncated backpropagation through time)
     steps: int = 2000
-    text: str | None = None  # None: Shakespeare (engine.corpus); else a pasted text
+    text: str | None = None  # None: Shakespeare (engine.data.corpus); else a pasted text
     temperature: float = 0.8  # for the samples taken at each evaluation
     sample_chars: int = 200
     probe_text: str = PROBE_TEXT
@@ -481,7 +483,7 @@ class CharTask(_Prepared):
 
     def sample(self, model: nn.Module, temperature: float = 1.0, n: int = 200, prompt: str = "",
                seed: int = 0) -> str:
-        """n characters after `prompt` from the model being trained (engine.charlm.sample)."""
+        """n characters after `prompt` from the model being trained (engine.models.charlm.sample)."""
         return charlm.sample(_cpu_copy(model), prompt, n, temperature, seed)
 
     def extras(self, model: nn.Module, step: int) -> list[dict]:

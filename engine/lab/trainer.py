@@ -1,4 +1,4 @@
-"""Live training: a worker thread trains one task (engine.train_tasks) while a page watches it.
+"""Live training: a worker thread trains one task (engine.lab.tasks) while a page watches it.
 
 The page never waits for training. The worker runs the usual loop
 
@@ -38,9 +38,8 @@ import torch
 import torch.nn as nn
 
 from engine.device import get_device
-from engine.limits import MAX_CHECKPOINT_BYTES, MAX_TRAIN_BYTES, check, check_float
-from engine.train_cnn import one_cycle
-from engine.train_tasks import (
+from engine.lab.loop import one_cycle
+from engine.lab.tasks import (
     TASKS,
     Task,
     TrainError,
@@ -48,6 +47,7 @@ from engine.train_tasks import (
     config_from_dict,
     make_task,
 )
+from engine.limits import MAX_CHECKPOINT_BYTES, MAX_TRAIN_BYTES, check, check_float
 
 STATES = ("idle", "running", "paused", "stopped", "finished", "failed")
 TERMINAL = ("stopped", "finished", "failed")

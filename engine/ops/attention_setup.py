@@ -1,4 +1,4 @@
-"""What the attention pages need around engine.attention: seeded projections and multi-head
+"""What the attention pages need around engine.ops.attention: seeded projections and multi-head
 parameters (torch's initialisations, from a private generator), small Q/K/V grids typed by hand
 and checked, one softmax row written out term by term, the parameter count of multi-head
 attention, and the circulating wrong identity softmax(QKᵀ/√d_k)V = (1/d_v)·softmax(QKᵀ)V
@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import torch
 
-from engine.attention import scaled_dot_product
+from engine.data.tokens import TokenError, tokenize
 from engine.limits import BOUNDS, check
-from engine.tokens import TokenError, tokenize
+from engine.ops.attention import scaled_dot_product
 
 MAX_ENTRY_ABS = 10.0  # |entry| of a Q, K or V typed by hand
 TEMPERATURE_MIN, TEMPERATURE_MAX = 0.1, 5.0

@@ -5,8 +5,8 @@
     y_t = W_hy h_t + b_y                       (V,)   logits for char_{t+1}
 
 The LSTM weights come out in torch's layout (lstm_weights) so a page can run the from-scratch
-engine.recurrent.lstm on them and draw every gate. The shipped checkpoint (assets/char_lstm.pt)
-is trained by scripts/train_char_lstm.py on Shakespeare (engine.corpus).
+engine.ops.recurrent.lstm on them and draw every gate. The shipped checkpoint (assets/char_lstm.pt)
+is trained by scripts/train_char_lstm.py on Shakespeare (engine.data.corpus).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from engine.corpus import VOCAB, CorpusError, encode, shakespeare
+from engine.data.corpus import VOCAB, CorpusError, encode, shakespeare
 
 CHECKPOINT = Path(__file__).resolve().parent.parent / "assets" / "char_lstm.pt"
 TEMPERATURE_MIN, TEMPERATURE_MAX = 0.05, 5.0
@@ -61,7 +61,7 @@ def one_hot(text: str, vocab: str = VOCAB) -> torch.Tensor:
 
 def lstm_weights(model: CharLSTM) -> dict[str, torch.Tensor]:
     """The LSTM's weights in torch's layout, detached: weight_ih (4H, V), weight_hh (4H, H),
-    bias_ih (4H,), bias_hh (4H,), rows stacked i, f, g, o — the arguments of engine.recurrent.lstm."""
+    bias_ih (4H,), bias_hh (4H,), rows stacked i, f, g, o — the arguments of engine.ops.recurrent.lstm."""
     lstm = model.lstm
     return {"weight_ih": lstm.weight_ih_l0.detach(), "weight_hh": lstm.weight_hh_l0.detach(),
             "bias_ih": lstm.bias_ih_l0.detach(), "bias_hh": lstm.bias_hh_l0.detach()}

@@ -1,11 +1,11 @@
-"""A tiny Transformer encoder for the toy sequence tasks (engine.tasks), and its attention maps.
+"""A tiny Transformer encoder for the toy sequence tasks (engine.data.seq_tasks), and its attention maps.
 
     X⁰ = E[x] + PE                      token embedding plus positions, (B, T, d_model)
     Xˡ = EncoderLayer(Xˡ⁻¹), l = 1…N    torch's nn.TransformerEncoderLayer (pre-LN, no dropout)
     z  = LayerNorm(Xᴺ) W_outᵀ + b_out   one prediction per position, (B, T, V)
 
 Training uses torch's modules for speed. The attention weights a page draws are computed from
-the modules' own weights by the from-scratch engine.attention.multi_head_attention, which
+the modules' own weights by the from-scratch engine.ops.attention.multi_head_attention, which
 returns every head's (T, T) map; attention_maps checks nothing is lost by doing so (it feeds
 each layer exactly the input the layer's self-attention sees).
 """
@@ -17,9 +17,9 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
-from engine.attention import multi_head_attention
 from engine.limits import check
-from engine.positional import sinusoidal
+from engine.ops.attention import multi_head_attention
+from engine.ops.positional import sinusoidal
 
 POSITIONS = ("sinusoidal", "learned")
 

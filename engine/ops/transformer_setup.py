@@ -1,8 +1,8 @@
 """Helpers for the Transformer-block lesson: the learner's sentence as a block input, the
 FFN with the wrong extra outer activation seen in tutorials, and per-position moments.
 
-- The block input is X = E + PE: seeded per-token embeddings (engine.tokens.embed, not trained)
-  plus the sinusoidal position table (engine.positional.sinusoidal). Equal tokens get equal rows
+- The block input is X = E + PE: seeded per-token embeddings (engine.data.tokens.embed, not trained)
+  plus the sinusoidal position table (engine.ops.positional.sinusoidal). Equal tokens get equal rows
   of E, but PE makes their rows of X differ.
 - The correct feed-forward network is FFN(x) = W_2·act(W_1 x + b_1) + b_2. Some tutorials
   (and the source article) write act(W_2·act(W_1 x + b_1)) + b_2: one activation too many. With
@@ -18,9 +18,9 @@ from dataclasses import dataclass
 
 import torch
 
-from engine.positional import sinusoidal
-from engine.tokens import embed
-from engine.transformer import ACTIVATIONS, FFNTrace, ffn
+from engine.data.tokens import embed
+from engine.ops.positional import sinusoidal
+from engine.ops.transformer import ACTIVATIONS, FFNTrace, ffn
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""What the pooling lesson computes beyond engine.conv: one pooled cell with its window, a
+"""What the pooling lesson computes beyond engine.ops.conv: one pooled cell with its window, a
 ReLU feature map to pool, and the translation demo (how much a small shift changes a map
 before and after pooling).
 
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
-from engine.conv import avg_pool2d, conv2d, max_pool2d, output_size, relu, shift_image
+from engine.ops.conv import avg_pool2d, conv2d, max_pool2d, output_size, relu, shift_image
 
 MODES = ("max", "avg")
 

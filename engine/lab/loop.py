@@ -17,7 +17,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from engine.models import SeedCNN
+from engine.models.cnn import SeedCNN
 
 
 @dataclass(frozen=True)

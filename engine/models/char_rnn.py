@@ -4,9 +4,9 @@
     h_t = cell(x_t, h_{t−1}[, c_t])   (H,)   torch's nn.LSTM / nn.GRU / nn.RNN (tanh)
     y_t = W_hy h_t + b_y              (V,)   logits for char_{t+1}
 
-The same interface as engine.charlm.CharLSTM (`config.vocab`, `config.V`, forward(ids, state)),
-so engine.charlm.sample and next_char_probs work on it. gate_trace runs the from-scratch
-engine.recurrent cell on the model's own weights and returns every gate at every step.
+The same interface as engine.models.charlm.CharLSTM (`config.vocab`, `config.V`, forward(ids, state)),
+so engine.models.charlm.sample and next_char_probs work on it. gate_trace runs the from-scratch
+engine.ops.recurrent cell on the model's own weights and returns every gate at every step.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from engine import recurrent
-from engine.corpus import VOCAB, encode
+from engine.data.corpus import VOCAB, encode
 from engine.limits import check
+from engine.ops import recurrent
 
 CELLS = ("lstm", "gru", "rnn")
 _MODULES = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
@@ -53,7 +53,7 @@ def param_count(config: CharRNNConfig) -> int:
 
 
 class CharRNN(nn.Module):
-    """ids (T, B) → (logits (T, B, V), state); batch_first=False like engine.recurrent."""
+    """ids (T, B) → (logits (T, B, V), state); batch_first=False like engine.ops.recurrent."""
 
     def __init__(self, config: CharRNNConfig):
         super().__init__()
@@ -70,7 +70,7 @@ class CharRNN(nn.Module):
 
 def cell_weights(model: CharRNN) -> dict[str, torch.Tensor]:
     """weight_ih (G·H, V), weight_hh (G·H, H), bias_ih, bias_hh (G·H,), detached, in torch's
-    gate order (i, f, g, o / r, z, n): the arguments of engine.recurrent.lstm / gru / rnn."""
+    gate order (i, f, g, o / r, z, n): the arguments of engine.ops.recurrent.lstm / gru / rnn."""
     rnn = model.rnn
     return {"weight_ih": rnn.weight_ih_l0.detach(), "weight_hh": rnn.weight_hh_l0.detach(),
             "bias_ih": rnn.bias_ih_l0.detach(), "bias_hh": rnn.bias_hh_l0.detach()}
@@ -78,7 +78,7 @@ def cell_weights(model: CharRNN) -> dict[str, torch.Tensor]:
 
 @torch.no_grad()
 def gate_trace(model: CharRNN, text: str) -> dict[str, torch.Tensor]:
-    """Every gate and state of the cell on `text`, each (T, H), computed by engine.recurrent
+    """Every gate and state of the cell on `text`, each (T, H), computed by engine.ops.recurrent
     from the model's weights (on the CPU, in the model's dtype): i, f, g, o, c, h for the LSTM;
     r, z, n, h for the GRU; h for the RNN."""
     if not text:

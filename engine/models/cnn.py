@@ -15,7 +15,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from engine import conv as scratch
+from engine.ops import conv as scratch
 
 CHECKPOINT = Path(__file__).resolve().parent.parent / "assets" / "seed_cnn.pt"
 

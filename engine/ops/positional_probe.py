@@ -18,9 +18,9 @@ from dataclasses import dataclass
 
 import torch
 
-from engine.attention import AttentionTrace, scaled_dot_product
 from engine.limits import check
-from engine.positional import frequencies, rope, shift_matrix, sinusoidal
+from engine.ops.attention import AttentionTrace, scaled_dot_product
+from engine.ops.positional import frequencies, rope, shift_matrix, sinusoidal
 
 
 def _table(name: str, X) -> None:

@@ -2,7 +2,7 @@
 for units whose state tracks a property of the text (the "interpretable cell" view of Karpathy,
 Johnson and Fei-Fei, 2015), computed on whatever text is given, never picked by hand.
 
-Weights are dicts in torch's layout (engine.charlm.lstm_weights): weight_ih (4H, D), weight_hh
+Weights are dicts in torch's layout (engine.models.charlm.lstm_weights): weight_ih (4H, D), weight_hh
 (4H, H), bias_ih, bias_hh (4H,), gate blocks stacked i, f, g, o.
 """
 
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 
 from engine.limits import BOUNDS
-from engine.recurrent import LSTMTrace, lstm
+from engine.ops.recurrent import LSTMTrace, lstm
 
 WEIGHTS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 # the gate blocks, in torch's order, as row slices of a (4H, ·) weight
@@ -78,7 +78,7 @@ def ablated_weights(W: dict[str, torch.Tensor], ablation: Ablation) -> dict[str,
 
 def run(x: torch.Tensor, W: dict[str, torch.Tensor], ablation: Ablation = INTACT,
         h0=None, c0=None) -> LSTMTrace:
-    """The LSTM (engine.recurrent.lstm) on x (T, B, D) with an ablation applied."""
+    """The LSTM (engine.ops.recurrent.lstm) on x (T, B, D) with an ablation applied."""
     W = ablated_weights(W, ablation)
     return lstm(x, *(W[name] for name in WEIGHTS), h0=h0, c0=c0, force=ablation.force)
 

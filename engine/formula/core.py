@@ -10,7 +10,7 @@ to write instead.
 Where it runs: `read(text)` does every check that needs no SymPy (characters, length, syntax,
 depth, size, names, literals) in the app process. SymPy evaluates while it builds (2^1000,
 sqrt(8) = 2√2, roots of numbers: sympy's integer root extraction can take minutes on a 200-character
-formula), so `build(text)` runs in an engine.formula_worker process, checking every limit as each
+formula), so `build(text)` runs in an engine.formula.pool process, checking every limit as each
 part is built, and the expression comes back as a JSON tree that is rebuilt with evaluate=False —
 no arithmetic in the app process.
 
@@ -31,7 +31,7 @@ Conventions (what the parser chooses):
   only: it acts on a whole vector, so analyses refuse it.
 
 Everything after reading (building, LaTeX, derivatives, simplification, lambdify, evaluation,
-autograd checks) runs in engine.formula_worker: a bounded pool of worker processes with CPU-time
+autograd checks) runs in engine.formula.pool: a bounded pool of worker processes with CPU-time
 and memory limits and a wall-clock kill. The public calls here stay synchronous.
 """
 
@@ -896,7 +896,7 @@ def parse(text: str, *, timeout: float = DEFAULT_TIMEOUT) -> sp.Expr:
     The text is checked here (read); SymPy builds it in a worker process under the time and memory
     limits, and the result comes back as a tree that is rebuilt without evaluating anything."""
     read(text)
-    from engine import formula_worker
+    from engine.formula import pool as formula_worker
 
     return from_tree(formula_worker.run("parse", {"text": text}, _check_timeout(timeout))["tree"])
 
@@ -945,7 +945,7 @@ def torch_value(text: str, values: dict[str, torch.Tensor]) -> torch.Tensor:
     return _Walker(_TorchBackend(syntax.source, values), syntax.origin).walk(syntax.root)
 
 
-# ----- analyses (run in engine.formula_worker's guarded processes) ------------------------------
+# ----- analyses (run in engine.formula.pool's guarded processes) ------------------------------
 
 
 @dataclass(frozen=True)
@@ -1070,7 +1070,7 @@ def analyse(text: str, *, variable: str | None = None, x_range=(-5.0, 5.0), n_gr
             "n_grid": check("formula_grid", n_grid), "values": _check_values(values, parsed),
             "vector_dim": check("vector_dim", vector_dim), "seed": int(seed), "simplify": bool(simplify),
             "simplify_seconds": None if share is None else share * timeout}
-    from engine import formula_worker
+    from engine.formula import pool as formula_worker
 
     out = formula_worker.run("analyse", args, timeout)
     arrays = {k: np.asarray(out[k], dtype=np.float64) for k in ("x", "f", "df")}
@@ -1109,7 +1109,7 @@ def autograd_check(text: str, *, n_points: int = 64, seed: int = 0, domain=(-2.0
     args = {"text": text, "n_points": check("formula_points", n_points), "seed": int(seed),
             "domain": _check_domain(domain), "vector_dim": vector_dim,
             "points": _check_points(points, parsed, vector_dim), "tol": float(tol)}
-    from engine import formula_worker
+    from engine.formula import pool as formula_worker
 
     out = formula_worker.run("autograd", args, _check_timeout(timeout))
     return AutogradCheck(text=text, **out)
@@ -1129,7 +1129,7 @@ def check_identity(lhs: str, rhs: str, *, n_points: int = 100, seed: int = 0, do
     args = {"lhs": lhs, "rhs": rhs, "n_points": check("formula_points", n_points), "seed": int(seed),
             "domain": _check_domain(domain), "vector_dim": check("vector_dim", vector_dim), "tol": float(tol),
             "symbolic_seconds": None if share is None else share * timeout}
-    from engine import formula_worker
+    from engine.formula import pool as formula_worker
 
     out = formula_worker.run("identity", args, timeout)
     return IdentityResult(lhs=lhs, rhs=rhs, **out)
@@ -1137,6 +1137,6 @@ def check_identity(lhs: str, rhs: str, *, n_points: int = 100, seed: int = 0, do
 
 def warm_up() -> None:
     """Start the worker processes now (the first start imports SymPy and torch: seconds)."""
-    from engine import formula_worker
+    from engine.formula import pool as formula_worker
 
     formula_worker.pool().warm_up()

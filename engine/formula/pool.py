@@ -1,4 +1,4 @@
-"""The guarded side of engine.formula: a bounded pool of worker processes that analyse formulas.
+"""The guarded side of engine.formula.core: a bounded pool of worker processes that analyse formulas.
 
 Why processes: SymPy's simplify can run for minutes on a short formula ((x + y)^1000), one
 big-integer operation holds the GIL for every Streamlit session, and signal-based timeouts do not
@@ -37,7 +37,7 @@ import numpy as np
 import sympy as sp
 import torch
 
-from engine.formula import (
+from engine.formula.core import (
     NUMPY_FUNCTIONS,
     Dot,
     FormulaError,
@@ -509,7 +509,7 @@ def _without_main_import():
 def _context():
     if "forkserver" in mp.get_all_start_methods():
         ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload(["engine.formula_worker"])
+        ctx.set_forkserver_preload(["engine.formula.pool"])
         return ctx
     return mp.get_context("spawn")
 

@@ -22,8 +22,8 @@ from dataclasses import dataclass, fields
 import torch
 from torch import nn
 
-from engine.attention import MultiHeadTrace, causal_mask, multi_head_attention
 from engine.limits import check
+from engine.ops.attention import MultiHeadTrace, causal_mask, multi_head_attention
 
 # ----- activations and the feed-forward network ---------------------------------------------
 
