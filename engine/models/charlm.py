@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from engine.data.corpus import VOCAB, CorpusError, encode, shakespeare
 
-CHECKPOINT = Path(__file__).resolve().parent.parent / "assets" / "char_lstm.pt"
+CHECKPOINT = Path(__file__).resolve().parents[2] / "assets" / "char_lstm.pt"
 TEMPERATURE_MIN, TEMPERATURE_MAX = 0.05, 5.0
 MAX_SAMPLE_CHARS = 2000
 

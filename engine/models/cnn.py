@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from engine.ops import conv as scratch
 
-CHECKPOINT = Path(__file__).resolve().parent.parent / "assets" / "seed_cnn.pt"
+CHECKPOINT = Path(__file__).resolve().parents[2] / "assets" / "seed_cnn.pt"
 
 
 class SeedCNN(nn.Module):
