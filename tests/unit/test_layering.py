@@ -1,5 +1,6 @@
-"""Project-wide static rules: the layers import one way, nothing evals user text, and
-checkpoints are loaded without unpickling code (DESIGN.md, "Layers" and "Contracts")."""
+"""Project-wide static rules (docs/ARCHITECTURE.md, "Layers", "Rooms" and "Contracts"): the layers
+import one way, the engine's rooms keep to their kind, no import cycle anywhere, files stay small,
+nothing evals user text, and checkpoints are loaded without unpickling code."""
 
 from __future__ import annotations
 
@@ -134,13 +135,15 @@ def _is_eval_call(node: ast.Call) -> bool:
             return True
         return func.attr in {"eval", "exec"} and isinstance(func.value, ast.Name) and func.value.id in EVAL_LIKE_OWNERS
     return False
-SAFE_PARSER = ROOT / "engine" / "formula.py"
+# The safe formula reader (and the tree → SymPy builder that follows it) are the only places
+# allowed to name sympify & co: they never see raw text, only the checked tree.
+SAFE_PARSER = {ROOT / "engine" / "formula" / name for name in ("read.py", "build.py", "core.py")}
 
 
 def test_no_eval_outside_the_safe_parser():
     bad = []
     for path in _py_files("engine", "figures", "views", "widgets", "lessons", "app.py"):
-        if path == SAFE_PARSER:
+        if path in SAFE_PARSER:
             continue
         for node in ast.walk(_tree(path)):
             if isinstance(node, ast.Call) and _is_eval_call(node):
@@ -150,7 +153,7 @@ def test_no_eval_outside_the_safe_parser():
                 for alias in node.names:
                     if alias.name in EVAL_LIKE:
                         bad.append(f"{_rel(path)}:{node.lineno} imports {alias.name}")
-    assert not bad, "user text must go through engine/formula/core.py only:\n" + "\n".join(bad)
+    assert not bad, "user text must go through the safe reader in engine/formula/ only:\n" + "\n".join(bad)
 
 
 # ----- checkpoints ------------------------------------------------------------------------
@@ -199,7 +202,7 @@ def test_no_pickle_loading():
 
 
 def test_only_engine_device_names_a_device():
-    # DESIGN.md: engine/device.py is the one place that picks CUDA/MPS/CPU
+    # docs/ARCHITECTURE.md: engine/device.py is the one place that picks CUDA/MPS/CPU
     bad = []
     for path in _py_files("engine", "figures", "views", "widgets", "app.py", "scripts"):
         if path == ROOT / "engine" / "device.py":
@@ -224,3 +227,180 @@ def test_every_file_parses():
     # a syntax error anywhere would otherwise hide from the scans above
     for path in _all_project_py():
         _tree(path)
+
+
+# ----- rooms ------------------------------------------------------------------------------
+
+# The engine's rooms (docs/ARCHITECTURE.md): the maths, the models and the data are pure
+# computation; threads and processes live only in the services (lab/, formula/).
+PURE_ROOMS = ("engine/ops", "engine/models", "engine/data")
+CONCURRENCY = {"threading", "multiprocessing", "concurrent", "subprocess", "_thread"}
+ROOMS = ("ops", "models", "data", "lab", "formula")
+
+
+def test_engine_has_its_rooms():
+    loose = sorted(p.name for p in (ROOT / "engine").glob("*.py")
+                   if p.name not in {"__init__.py", "device.py", "limits.py"})
+    assert not loose, f"engine/ keeps only device.py and limits.py at the top; move {loose} into a room"
+    for room in ROOMS:
+        assert (ROOT / "engine" / room / "__init__.py").is_file(), room
+
+
+@pytest.mark.parametrize("room", PURE_ROOMS)
+def test_pure_rooms_start_no_threads_or_processes(room):
+    bad = [f"{_rel(p)}:{line} imports {root}"
+           for p in _py_files(room)
+           for root, line in _imported_roots(p).items() if root in CONCURRENCY]
+    assert not bad, f"{room}/ is pure computation:\n" + "\n".join(bad)
+
+
+# ----- import cycles ----------------------------------------------------------------------
+
+PROJECT_ROOTS = {"engine", "figures", "widgets", "views", "lessons", "app", "scripts", "benchmarks"}
+
+
+def _module_name(path: Path) -> str:
+    return ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+
+
+def _project_modules() -> dict[str, Path]:
+    return {_module_name(p): p for p in _all_project_py() if p.relative_to(ROOT).parts[0] in
+            {"engine", "figures", "widgets", "views", "lessons", "app.py"}}
+
+
+def _edges(path: Path, modules: dict[str, Path]) -> set[str]:
+    """Project modules imported by `path` anywhere in it, function-level imports included."""
+    out: set[str] = set()
+    me = _module_name(path)
+    package = me if path.name == "__init__.py" else me.rpartition(".")[0]
+    for node in ast.walk(_tree(path)):
+        if isinstance(node, ast.Import):
+            out.update(a.name for a in node.names if a.name in modules)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")
+                parts = parts[: len(parts) - (node.level - 1)]
+                base = ".".join(parts + ([base] if base else []))
+            for alias in node.names:
+                sub = f"{base}.{alias.name}"
+                if sub in modules:
+                    out.add(sub)  # `from engine.ops import conv`: the submodule
+                elif base in modules:
+                    out.add(base)
+    out.discard(me)
+    return out
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components with more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on.add(v)
+        for w in graph.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                found.append(sorted(comp))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_no_import_cycle():
+    modules = _project_modules()
+    graph = {name: _edges(path, modules) for name, path in modules.items()}
+    assert not _cycles(graph), f"import cycles (function-level imports count): {_cycles(graph)}"
+
+
+def test_cycle_detector_finds_a_cycle():
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert _cycles({"a": {"b"}, "b": set()}) == []
+
+
+# ----- small files ------------------------------------------------------------------------
+
+MAX_SOURCE_LINES = 500
+MAX_PAGE_LINES = 300  # aim: ~250; a page that needs more becomes a package (views/<page>/)
+
+
+def _lines(path: Path) -> int:
+    return len(path.read_text(encoding="utf-8").splitlines())
+
+
+def test_no_source_file_over_500_lines():
+    big = [f"{_rel(p)}: {_lines(p)}" for p in _all_project_py() if _lines(p) > MAX_SOURCE_LINES]
+    assert not big, f"source files over {MAX_SOURCE_LINES} lines (split them by purpose):\n" + "\n".join(big)
+
+
+def test_pages_are_short():
+    big = [f"{_rel(p)}: {_lines(p)}" for p in _py_files("views") if _lines(p) > MAX_PAGE_LINES]
+    assert not big, "page files over ~250 lines (make the page a package):\n" + "\n".join(big)
+
+
+# ----- no bare tuples of more than two values ---------------------------------------------
+
+
+def _wide_tuple(annotation: ast.expr | None) -> bool:
+    if not (isinstance(annotation, ast.Subscript) and isinstance(annotation.value, ast.Name)
+            and annotation.value.id in {"tuple", "Tuple"}):
+        return False
+    elts = annotation.slice.elts if isinstance(annotation.slice, ast.Tuple) else [annotation.slice]
+    is_variadic = any(isinstance(e, ast.Constant) and e.value is Ellipsis for e in elts)
+    return len(elts) > 2 and not is_variadic
+
+
+def test_public_functions_return_no_wide_tuples():
+    """No public function returns a bare tuple of more than two values: name them (a dataclass)."""
+    bad = []
+    for path in _py_files("engine", "figures", "widgets", "views"):
+        for node in ast.walk(_tree(path)):
+            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) or node.name.startswith("_"):
+                continue
+            if _wide_tuple(node.returns):
+                bad.append(f"{_rel(path)}:{node.lineno} {node.name} -> {ast.unparse(node.returns)}")
+                continue
+            for sub in ast.walk(node):
+                if (isinstance(sub, ast.Return) and isinstance(sub.value, ast.Tuple)
+                        and len(sub.value.elts) > 2):
+                    bad.append(f"{_rel(path)}:{sub.lineno} {node.name} returns {len(sub.value.elts)} values")
+                    break
+    assert not bad, "\n".join(bad)
+
+
+# ----- the repository stands on its own ----------------------------------------------------
+
+
+def test_no_reference_outside_the_repository():
+    """Design documents live in docs/: nothing sends a reader to ../shared or an absent DESIGN.md."""
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True).stdout.split()
+    bad = []
+    for name in tracked:
+        path = ROOT / name
+        if path.suffix not in {".py", ".md", ".toml", ".txt", ".cfg", ""} or not path.is_file():
+            continue
+        text = path.read_text(encoding="utf-8", errors="ignore")
+        for needle in ("../shared", "DESIGN.md"):
+            if needle in text and name != "tests/unit/test_layering.py":
+                bad.append(f"{name} mentions {needle}")
+    assert not bad, "\n".join(bad)
