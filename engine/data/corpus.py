@@ -111,6 +111,18 @@ def encode(text: str, vocab: str = VOCAB) -> torch.Tensor:
     return torch.tensor([index.get(ch, unk) for ch in text.translate(FOLD)], dtype=torch.long)
 
 
+def one_hot(ids: torch.Tensor, V: int, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """Ids (T,) → x (T, 1, V): one one-hot row per step, a batch of one, torch's (time, batch,
+    feature) layout, so x[t, 0, ids[t]] = 1 and every other entry is 0."""
+    ids = torch.as_tensor(ids, dtype=torch.long).reshape(-1)
+    if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= V):
+        raise ValueError(f"ids must lie in [0, {V}), got min {int(ids.min())}, max {int(ids.max())}")
+    x = torch.zeros(ids.numel(), 1, V, dtype=dtype)
+    # x_t[k] = 1 if k = id_t else 0
+    x[torch.arange(ids.numel()), 0, ids] = 1
+    return x
+
+
 def decode(ids, vocab: str = VOCAB) -> str:
     """Ids (any shape of int, flattened) → text."""
     return "".join(vocab[i] for i in torch.as_tensor(ids).reshape(-1).tolist())

@@ -261,6 +261,52 @@ def gru_textbook(x, weight_ih, weight_hh, bias_ih, bias_hh, h0=None) -> GRUTrace
     return _gru_loop(gru_textbook_step, "gru", x, weight_ih, weight_hh, bias_ih, bias_hh, h0)
 
 
+# ----- torch's own modules, for the checks -------------------------------------------------
+
+# the from-scratch weight names, in torch's layout; nn.RNN/LSTM/GRU call them <name>_l0
+WEIGHTS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+_MODULES = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}
+
+
+def torch_reference(cell: str, weights) -> torch.nn.Module:
+    """nn.RNN (tanh), nn.LSTM or nn.GRU in float64, one layer, batch_first=False, with the given
+    from-scratch weights (a mapping with weight_ih, weight_hh, bias_ih, bias_hh in torch's layout)
+    copied in: its output is what rnn/lstm/gru compute, by torch's own kernels."""
+    if cell not in _MODULES:
+        raise ValueError(f"cell must be one of {sorted(_MODULES)}, got {cell!r}")
+    missing = [name for name in WEIGHTS if name not in weights]
+    if missing:
+        raise ValueError(f"weights lack {missing}; expected {list(WEIGHTS)}")
+    G = GATES[cell]
+    H = weights["weight_hh"].shape[-1]
+    D = weights["weight_ih"].shape[-1]
+    if tuple(weights["weight_ih"].shape) != (G * H, D) or tuple(weights["weight_hh"].shape) != (G * H, H):
+        raise ValueError(f"{cell}: weight_ih must be ({G}·H, D) and weight_hh ({G}·H, H); got "
+                         f"{tuple(weights['weight_ih'].shape)}, {tuple(weights['weight_hh'].shape)}")
+    module = _MODULES[cell](D, H).double()
+    with torch.no_grad():
+        for name in WEIGHTS:
+            getattr(module, f"{name}_l0").copy_(weights[name])
+    return module
+
+
+def torch_output(cell: str, weights, x: torch.Tensor) -> torch.Tensor:
+    """The output of torch_reference(cell, weights) on x (T, B, D): every h_t, (T, B, H)."""
+    module = torch_reference(cell, weights)
+    with torch.no_grad():
+        out, _ = module(x.double())
+    return out
+
+
+def torch_param_count(cell: str, D: int, H: int) -> int:
+    """Learnable numbers of one layer of nn.RNN / nn.GRU / nn.LSTM, counted by torch."""
+    if cell not in _MODULES:
+        raise ValueError(f"cell must be one of {sorted(_MODULES)}, got {cell!r}")
+    check("input_size", D)
+    check("hidden_size", H)
+    return sum(p.numel() for p in _MODULES[cell](D, H).parameters())
+
+
 # ----- sizes --------------------------------------------------------------------------------
 
 

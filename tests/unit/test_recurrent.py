@@ -450,3 +450,52 @@ def test_seeded_uniform_matches_torch_init_range_and_is_reproducible():
         assert a[name].shape == shape and a[name].dtype == torch.float64
         # nn.GRU's init: U(−1/√H, 1/√H)
         assert a[name].abs().max() <= 0.5
+
+
+# ----- torch's modules with our weights, and the one-hot input --------------------------------
+
+
+@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
+def test_torch_reference_holds_our_weights_and_equals_ours(kind):
+    module, x = make(kind, 6, 2, 5, 4, seed=3)
+    W = dict(zip(rec.WEIGHTS, weights(module), strict=True))
+    ref = rec.torch_reference(kind, W)
+    assert isinstance(ref, TORCH_CELLS[kind]) and ref.weight_ih_l0.dtype == torch.float64
+    for name in rec.WEIGHTS:
+        assert torch.equal(getattr(ref, f"{name}_l0").detach(), W[name])
+    out = rec.torch_output(kind, W, x)
+    assert (out - OURS[kind](x, *W.values()).h).abs().max() < TOL
+    assert not out.requires_grad
+    # the weights given are not aliased: editing the module leaves them alone
+    with torch.no_grad():
+        ref.weight_hh_l0.zero_()
+    assert W["weight_hh"].abs().sum() > 0
+
+
+def test_torch_reference_refuses_bad_input():
+    module, _ = make("gru", 2, 1, 3, 4)
+    W = dict(zip(rec.WEIGHTS, weights(module), strict=True))
+    with pytest.raises(ValueError, match="cell"):
+        rec.torch_reference("elman", W)
+    with pytest.raises(ValueError, match="lack"):
+        rec.torch_reference("gru", {k: W[k] for k in ("weight_ih", "weight_hh")})
+    with pytest.raises(ValueError, match="lstm"):
+        rec.torch_reference("lstm", W)
+
+
+@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
+def test_torch_param_count_equals_the_formula(kind):
+    assert rec.torch_param_count(kind, 7, 5) == rec.param_count(kind, 7, 5)
+
+
+def test_one_hot_is_torchs_one_hot_in_time_batch_feature_layout():
+    from engine.data.corpus import VOCAB, encode, one_hot
+
+    ids = encode("To be, or not to be¿\n")
+    x = one_hot(ids, len(VOCAB))
+    assert x.shape == (len(ids), 1, len(VOCAB)) and x.dtype == torch.float64
+    assert torch.equal(x[:, 0], nn.functional.one_hot(ids, len(VOCAB)).double())
+    assert one_hot(ids, len(VOCAB), torch.float32).dtype == torch.float32
+    assert one_hot(torch.tensor([], dtype=torch.long), 4).shape == (0, 1, 4)
+    with pytest.raises(ValueError):
+        one_hot(torch.tensor([0, 4]), 4)
