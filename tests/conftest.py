@@ -1,6 +1,29 @@
+"""Shared for every test: the repository on sys.path, and no test reading what the machine has
+installed. The optional datasets (full MNIST from NML_DATA_DIR, Debian's dataset-fashion-mnist)
+are pointed at an empty temporary folder; a test that needs one builds it and points there."""
+
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+
+@pytest.fixture(scope="session")
+def no_dataset_dir(tmp_path_factory) -> Path:
+    """A folder that does not exist, inside this run's temporary folder."""
+    return tmp_path_factory.mktemp("no-datasets") / "absent"
+
+
+@pytest.fixture(autouse=True)
+def _no_installed_datasets(no_dataset_dir, monkeypatch):
+    """Fashion-MNIST's folder → a temporary folder that does not exist; NML_DATA_DIR unset. The
+    same whether or not `apt-get install dataset-fashion-mnist` was done, or NML_DATA_DIR is set
+    in the shell."""
+    import engine.data.digits as digits
+
+    monkeypatch.setattr(digits, "FASHION_DIR", no_dataset_dir)
+    monkeypatch.delenv("NML_DATA_DIR", raising=False)

@@ -20,7 +20,9 @@ PLACEHOLDER = re.compile(r"(?<!\{)\{(\w+)(?:[!:][^{}]*)?\}(?!\})")
 
 TOML_FILES = sorted(UI.glob("*.toml"))
 EN_LESSONS = sorted((ROOT / "lessons" / "en").glob("*.md"))
-CODE_FILES = sorted([*(ROOT / "views").glob("*.py"), *(ROOT / "widgets").glob("*.py"), ROOT / "app.py"])
+# recursive: a page may be a package (views/<name>/page.py + parts), the engine has rooms
+CODE_FILES = sorted([*(ROOT / "views").rglob("*.py"), *(ROOT / "widgets").rglob("*.py"), ROOT / "app.py"])
+ENGINE_FILES = sorted((ROOT / "engine").rglob("*.py"))
 
 
 @cache
@@ -49,6 +51,14 @@ def _fail(title: str, problems: list[str]) -> None:
 
 
 # ----- the string tables themselves -------------------------------------------------------
+
+
+def test_the_scans_reach_packages_and_rooms():
+    """Pages that became packages and the engine's rooms are read, not only the top folders."""
+    assert ROOT / "app.py" in CODE_FILES and any(p.parent == ROOT / "views" for p in CODE_FILES)
+    assert any(p.parent != ROOT / "engine" for p in ENGINE_FILES), "engine/*/ not scanned"
+    nested_views = [p for p in (ROOT / "views").glob("*/*.py")]
+    assert all(p in CODE_FILES for p in nested_views)
 
 
 def test_there_are_string_tables():
@@ -277,7 +287,7 @@ def test_T_pages_have_string_tables():
 def _engine_error_sites() -> dict[str, list[tuple[str, set[str] | None]]]:
     """code → [(where, keyword params passed)] for every `raise XError("code", "message", **params)`."""
     sites: dict[str, list[tuple[str, set[str] | None]]] = {}
-    for path in sorted((ROOT / "engine").glob("*.py")):
+    for path in ENGINE_FILES:
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id.endswith("Error") \
                     and len(node.args) >= 2 and _str(node.args[0]) and re.fullmatch(r"[a-z_]+", node.args[0].value):
