@@ -177,3 +177,73 @@ def weights_figure(A, row_tokens: Sequence[str], col_tokens: Sequence[str] | Non
     fig.update_yaxes(tickmode="array", tickvals=yv, ticktext=yt)
     # fill the column: square cells would leave most of it empty, the colour bar far to the right
     return _free_aspect(_layout(fig, title, x_title, y_title))
+
+
+# ----- formulas with live numbers (LaTeX strings) -----------------------------------------------
+
+
+def plain(v: float) -> str:
+    """A measured number as plain decimals (1.580, not 1.58e+00); scientific only when tiny."""
+    if v == 0:
+        return "0"
+    return f"{v:.2e}" if abs(v) < 1e-3 else f"{v:.3f}"
+
+
+def sig(v: float, digits: int = 4) -> str:
+    """A number for LaTeX with `digits` decimals, or in scientific form when it is that small."""
+    if v == 0 or abs(v) >= 0.01:
+        return f"{v:.{digits}f}"
+    mantissa, exponent = f"{v:.{digits - 1}e}".split("e")
+    return rf"{mantissa}\times 10^{{{int(exponent)}}}"
+
+
+def errata_latex(pos: int, i: int, d: int, theta: float, sin_v: float, cos_v: float) -> str:
+    """θ = pos/10000^{2i/d} with its sine and cosine: the two entries the wrong form makes equal."""
+    return (rf"\begin{{aligned}} \theta &= \frac{{{pos}}}{{10000^{{{2 * i}/{d}}}}} = {sig(theta)} \\ "
+            rf"\sin\theta &= {sin_v:.4f}, \quad \cos\theta = {cos_v:.4f} \\ "
+            rf"\sin\theta - \cos\theta &= {sin_v - cos_v:.4f} \ne 0 \end{{aligned}}")
+
+
+def row_latex(PE, omega, angle, pos: int, pairs: Sequence[int]) -> str:
+    """PE[pos, 2i] and PE[pos, 2i+1] written out for the given pairs i: the angle, then both entries.
+    omega (d/2,) holds ω_i, angle (L, d/2) holds pos·ω_i."""
+    d = PE.shape[1]
+    lines = []
+    for i in pairs:
+        lines.append(rf"\theta_{{{i}}} &= {pos}\cdot 10000^{{-{2 * i}/{d}}} = {pos}\cdot {sig(float(omega[i]))}"
+                     rf" = {sig(float(angle[pos, i]))}")
+        lines.append(rf"PE[{pos},{2 * i}] &= \sin\theta_{{{i}}} = {float(PE[pos, 2 * i]):.4f}, \quad "
+                     rf"PE[{pos},{2 * i + 1}] = \cos\theta_{{{i}}} = {float(PE[pos, 2 * i + 1]):.4f}")
+    return r"\begin{aligned} " + r" \\ ".join(lines) + r" \end{aligned}"
+
+
+def wavelength_latex(lam, i: int, d: int) -> str:
+    """λ_i = 2π·10000^{2i/d}: the first, the picked and the last wavelength, and their ratio."""
+    n_pairs = len(lam)
+    ratio = float(lam[1] / lam[0]) if n_pairs > 1 else float("nan")
+    lines = [r"\lambda_i &= 2\pi/\omega_i = 2\pi\cdot 10000^{2i/d}", rf"\lambda_0 &= 2\pi = {float(lam[0]):.4f}"]
+    if 0 < i < n_pairs - 1:
+        lines.append(rf"\lambda_{{{i}}} &= 2\pi\cdot 10000^{{{2 * i}/{d}}} = {float(lam[i]):,.2f}")
+    lines += [rf"\lambda_{{{n_pairs - 1}}} &= 2\pi\cdot 10000^{{{d - 2}/{d}}} = {float(lam[-1]):,.1f}",
+              rf"10000\cdot 2\pi &= {10000 * 2 * math.pi:,.1f}",
+              rf"\lambda_{{i+1}}/\lambda_i &= 10000^{{2/{d}}} = {ratio:.4f}"]
+    # thousands separators in braces, so LaTeX does not space them as punctuation
+    return (r"\begin{aligned} " + r" \\ ".join(lines) + r" \end{aligned}").replace(",", "{,}")
+
+
+def _column(x: float, y: float) -> str:
+    return rf"\begin{{bmatrix}} {x:.4f} \\ {y:.4f} \end{{bmatrix}}"
+
+
+def block_latex(shift, pos: int, i: int) -> str:
+    """One 2×2 block of M_k times pair i of PE(pos), and PE(pos + k) beside it (shift: a ShiftTrace)."""
+    a, b = 2 * i, 2 * i + 1
+    M = shift.M[a:b + 1, a:b + 1]
+    s, c = float(shift.PE[pos, a]), float(shift.PE[pos, b])
+    ps, pc = float(shift.predicted[pos, a]), float(shift.predicted[pos, b])
+    s2, c2 = float(shift.actual[pos, a]), float(shift.actual[pos, b])
+    k = shift.k
+    return (rf"\begin{{aligned}} M^{{({i})}}_{{{k}}}\,PE_{{{pos}}}^{{({i})}} &= "
+            rf"\begin{{bmatrix}} {float(M[0, 0]):.4f} & {float(M[0, 1]):.4f} \\ "
+            rf"{float(M[1, 0]):.4f} & {float(M[1, 1]):.4f} \end{{bmatrix}} {_column(s, c)} = {_column(ps, pc)} \\ "
+            rf"PE_{{{pos + k}}}^{{({i})}} &= {_column(s2, c2)} \end{{aligned}}")

@@ -1,8 +1,9 @@
 """What the attention pages need around engine.ops.attention: seeded projections and multi-head
 parameters (torch's initialisations, from a private generator), small Q/K/V grids typed by hand
 and checked, one softmax row written out term by term, the parameter count of multi-head
-attention, and the circulating wrong identity softmax(QKᵀ/√d_k)V = (1/d_v)·softmax(QKᵀ)V
-computed both ways.
+attention, the circulating wrong identity softmax(QKᵀ/√d_k)V = (1/d_v)·softmax(QKᵀ)V
+computed both ways, and torch's own layers (F.scaled_dot_product_attention, nn.MultiheadAttention
+with these weights copied in) as the references the pages check against.
 
 Everything is float64: the pages write these numbers into formulas and compare them with torch.
 """
@@ -13,6 +14,8 @@ import math
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
+from torch import nn
 
 from engine.data.tokens import TokenError, tokenize
 from engine.limits import BOUNDS, check
@@ -116,6 +119,25 @@ class Projections:
     W_K: torch.Tensor
     W_V: torch.Tensor
 
+    def mha_params(self) -> MHAParams:
+        """The same map as nn.MultiheadAttention's parameters (one head, d_k = d_model): in_proj
+        stacks W_Qᵀ, W_Kᵀ, W_Vᵀ (torch computes X W_inᵀ), no biases, out_proj the identity."""
+        d, d_k = self.W_Q.shape
+        if d != d_k:
+            raise ValueError(f"one head of nn.MultiheadAttention needs d_k = d_model; got {d_k} and {d}")
+        zeros = self.W_Q.new_zeros(4 * d)
+        eye = torch.eye(d, dtype=self.W_Q.dtype)
+        return MHAParams(torch.cat([self.W_Q.T, self.W_K.T, self.W_V.T]), zeros[: 3 * d], eye, zeros[3 * d:])
+
+
+@dataclass(frozen=True)
+class QKV:
+    """A sequence's queries, keys and values, each (T, d_k)."""
+
+    Q: torch.Tensor
+    K: torch.Tensor
+    V: torch.Tensor
+
 
 def seeded_projections(d_model: int, d_k: int, seed: int) -> Projections:
     """W_Q, W_K, W_V with every entry ~ U(−√(3/d_model), √(3/d_model)), drawn in that order from a
@@ -126,14 +148,19 @@ def seeded_projections(d_model: int, d_k: int, seed: int) -> Projections:
     check("d_model", d_k)
     gen = torch.Generator().manual_seed(int(seed))
     # b = √(3/d_model): Var U(−b, b) = b²/3 = 1/d_model
-    b = math.sqrt(3 / d_model)
+    b = projection_bound(d_model)
     return Projections(*(_uniform(gen, (d_model, d_k), b) for _ in range(3)))
 
 
-def project(X: torch.Tensor, P: Projections) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def projection_bound(d_model: int) -> float:
+    """b = √(3/d_model): seeded_projections draws every entry from U(−b, b)."""
+    return math.sqrt(3 / d_model)
+
+
+def project(X: torch.Tensor, P: Projections) -> QKV:
     """X (T, d_model) → Q, K, V, each (T, d_k)."""
     # Q = X W_Q, K = X W_K, V = X W_V: (T, d_model)·(d_model, d_k) → (T, d_k)
-    return X @ P.W_Q, X @ P.W_K, X @ P.W_V
+    return QKV(X @ P.W_Q, X @ P.W_K, X @ P.W_V)
 
 
 @dataclass(frozen=True)
@@ -244,3 +271,47 @@ def wrong_identity(Q, K, V, mask=None) -> WrongIdentity:
     right = plain.output / d_v
     delta = float((left.output - right).abs().max())
     return WrongIdentity(left.output, right, left.weights, plain.weights, delta)
+
+
+# ----- torch's own layers, the pages' references ------------------------------------------------
+
+
+def sdpa_reference(qkv: QKV, divisor: float, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """F.scaled_dot_product_attention on the same Q, K, V (bool mask, True = keep) with the scale
+    1/divisor: what scaled_dot_product(...).output must equal."""
+    with torch.no_grad():
+        return F.scaled_dot_product_attention(qkv.Q, qkv.K, qkv.V, attn_mask=mask, scale=1.0 / divisor)
+
+
+def mha_reference(X: torch.Tensor, num_heads: int, p: MHAParams,
+                  mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """nn.MultiheadAttention(E, h, batch_first=True) in float64 with p copied in, as self-attention
+    on X (B, T, E) or (T, E): its output and per-head weights (B, h, T, T) or (h, T, T).
+    mask is ours (True = keep); torch's bool mask means the opposite, so it is inverted here."""
+    E = X.shape[-1]
+    ref = nn.MultiheadAttention(E, num_heads, batch_first=True, dtype=torch.float64)
+    with torch.no_grad():
+        ref.in_proj_weight.copy_(p.in_proj_weight)
+        ref.in_proj_bias.copy_(p.in_proj_bias)
+        ref.out_proj.weight.copy_(p.out_proj_weight)
+        ref.out_proj.bias.copy_(p.out_proj_bias)
+        out, weights = ref(X, X, X, attn_mask=None if mask is None else ~mask, need_weights=True,
+                           average_attn_weights=False)
+    return out, weights
+
+
+@dataclass(frozen=True)
+class TorchParam:
+    """One parameter of nn.MultiheadAttention as torch names it."""
+
+    name: str
+    shape: tuple[int, ...]
+    numel: int
+
+
+def torch_mha_params(E: int, num_heads: int) -> list[TorchParam]:
+    """nn.MultiheadAttention(E, h)'s parameters, read from a fresh layer: to set against mha_param_count."""
+    check("d_model", E)
+    check("num_heads", num_heads)
+    layer = nn.MultiheadAttention(E, num_heads, batch_first=True)
+    return [TorchParam(name, tuple(p.shape), p.numel()) for name, p in layer.named_parameters()]

@@ -8,14 +8,20 @@ import numpy as np
 import pytest
 import torch
 
-from engine.ops import positional_probe as probe
+from engine.ops import positional as probe
 from engine.ops.positional import sinusoidal
 from figures.positional import (
+    block_latex,
     distance_figure,
+    errata_latex,
+    plain,
+    row_latex,
     shift_matrix_figure,
+    sig,
     square_heatmap,
     table_heatmap,
     wavelength_figure,
+    wavelength_latex,
     waves_figure,
     weights_figure,
 )
@@ -126,3 +132,45 @@ def test_weights_figure_slants_long_key_labels():
     A = torch.full((12, 12), 1 / 12)
     assert weights_figure(A, words).layout.xaxis.tickangle == -60
     assert weights_figure(A[:4, :4], ["猫", "坐", "在", "垫"]).layout.xaxis.tickangle == 0
+
+
+# ----- formulas with live numbers ---------------------------------------------------------------
+
+
+def test_number_formats():
+    assert plain(0) == "0" and plain(1.58) == "1.580" and plain(2.5e-5) == "2.50e-05"
+    assert sig(0.5) == "0.5000" and sig(0.001234) == r"1.234\times 10^{-3}" and sig(0) == "0.0000"
+
+
+def test_row_latex_writes_each_pair_with_its_angle():
+    PE = sinusoidal(16, 8)
+    omega, angle = probe.frequencies(8), probe.rope_angles(16, 8)
+    tex = row_latex(PE, omega, angle, 5, [0, 2])
+    theta = 5 / 10000 ** (4 / 8)
+    assert tex.startswith(r"\begin{aligned}") and r"\theta_{2} &= 5\cdot 10000^{-4/8}" in tex
+    assert f"= {theta:.4f}" in tex and f"PE[5,4] &= \\sin\\theta_{{2}} = {math.sin(theta):.4f}" in tex
+    assert f"PE[5,5] = \\cos\\theta_{{2}} = {math.cos(theta):.4f}" in tex and "theta_{1}" not in tex
+
+
+def test_errata_latex_shows_sin_and_cos_differ():
+    tex = errata_latex(5, 2, 8, 0.05, math.sin(0.05), math.cos(0.05))
+    assert r"\frac{5}{10000^{4/8}} = 0.0500" in tex and f"{math.sin(0.05) - math.cos(0.05):.4f} \\ne 0" in tex
+
+
+@pytest.mark.parametrize("d,i", [(8, 2), (64, 0), (64, 31), (64, 10)])
+def test_wavelength_latex(d, i):
+    lam = probe.wavelengths(d)
+    tex = wavelength_latex(lam, i, d)
+    assert r"\lambda_0 &= 2\pi = 6.2832" in tex and r"10000\cdot 2\pi &= 62{,}831.9" in tex
+    # the picked pair gets its own line only between the first and the last
+    picked = rf"\lambda_{{{i}}} &= 2\pi\cdot 10000^{{{2 * i}/{d}}} = {float(lam[i]):,.2f}".replace(",", "{,}")
+    assert (picked in tex) == (0 < i < d // 2 - 1)
+    assert f"10000^{{2/{d}}} = {10000 ** (2 / d):.4f}" in tex
+
+
+def test_block_latex_is_the_rotation_of_one_pair():
+    tr = probe.shift_check(16, 8, 3)
+    tex = block_latex(tr, 4, 1)
+    c, s = math.cos(3 / 10000 ** (2 / 8)), math.sin(3 / 10000 ** (2 / 8))
+    assert r"M^{(1)}_{3}\,PE_{4}^{(1)}" in tex and f"{c:.4f} & {s:.4f}" in tex and f"{-s:.4f} & {c:.4f}" in tex
+    assert f"PE_{{7}}^{{(1)}} &= \\begin{{bmatrix}} {float(tr.actual[4, 2]):.4f}" in tex

@@ -18,7 +18,7 @@ from engine.data.tokens import embed
 from tests.pages.apptest import ROOT, plotly_array
 
 f64 = torch.float64
-PAGE = str(ROOT / "views/positional.py")
+PAGE = str(ROOT / "views/positional/page.py")
 
 
 def _open(lang: str = "en", **state) -> AppTest:

@@ -1,6 +1,7 @@
 """engine.ops.attention_setup: seeded weights follow torch's initialisation ranges and feed torch's
 layers, typed grids are checked, the written-out softmax row equals torch.softmax, the parameter
-count equals nn.MultiheadAttention's, and the circulating identity is false (with numbers)."""
+count equals nn.MultiheadAttention's, the circulating identity is false (with numbers), and the
+torch references the pages check against are torch's own layers with our weights."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-import engine.ops.attention_setup as lab
+import engine.ops.attention_setup as setup
 from engine.data.tokens import TokenError
 from engine.limits import LimitError
 from engine.ops.attention import causal_mask, multi_head_attention, scaled_dot_product
@@ -28,9 +29,9 @@ def randn(*shape, seed):
 
 
 def test_matrix_from_grid_reads_numbers():
-    M = lab.matrix_from_grid([[1, "2.5"], [-3, 0]], "Q")
+    M = setup.matrix_from_grid([[1, "2.5"], [-3, 0]], "Q")
     assert M.dtype == f64 and M.tolist() == [[1.0, 2.5], [-3.0, 0.0]]
-    assert lab.matrix_from_grid([[1, 2, 3]], "V", shape=(1, 3)).shape == (1, 3)
+    assert setup.matrix_from_grid([[1, 2, 3]], "V", shape=(1, 3)).shape == (1, 3)
 
 
 @pytest.mark.parametrize("rows, code", [
@@ -40,17 +41,17 @@ def test_matrix_from_grid_reads_numbers():
     ([[1, 2], [3]], "matrix_shape"), ([], "matrix_shape"), ([[]], "matrix_shape"),
 ])
 def test_matrix_from_grid_refuses_bad_cells(rows, code):
-    with pytest.raises(lab.LabError) as e:
-        lab.matrix_from_grid(rows, "K")
+    with pytest.raises(setup.LabError) as e:
+        setup.matrix_from_grid(rows, "K")
     assert e.value.code == code and e.value.params["name"] == "K"
 
 
 def test_matrix_from_grid_shape_and_cell_position():
-    with pytest.raises(lab.LabError) as e:
-        lab.matrix_from_grid([[1, 2]], "Q", shape=(3, 2))
+    with pytest.raises(setup.LabError) as e:
+        setup.matrix_from_grid([[1, 2]], "Q", shape=(3, 2))
     assert e.value.code == "matrix_shape" and e.value.params["shape"] == "3×2"
-    with pytest.raises(lab.LabError) as e:
-        lab.matrix_from_grid([[1, 2], [3, 99]], "V")
+    with pytest.raises(setup.LabError) as e:
+        setup.matrix_from_grid([[1, 2], [3, 99]], "V")
     assert (e.value.params["row"], e.value.params["col"], e.value.params["value"]) == (2, 2, "99")
 
 
@@ -61,21 +62,21 @@ def test_matrix_from_grid_shape_and_cell_position():
     ("one", 1, ["one"], 1),
 ])
 def test_first_tokens(text, max_tokens, tokens, n):
-    assert lab.first_tokens(text, max_tokens) == (tokens, n)
+    assert setup.first_tokens(text, max_tokens) == (tokens, n)
 
 
 def test_first_tokens_past_the_engine_bound():
     words = [f"w{k}" for k in range(300)]
-    tokens, n = lab.first_tokens("   ".join(words), 12)
+    tokens, n = setup.first_tokens("   ".join(words), 12)
     assert tokens == words[:12] and n == 300
-    tokens, n = lab.first_tokens("猫" * 500, 5)
+    tokens, n = setup.first_tokens("猫" * 500, 5)
     assert tokens == ["猫"] * 5 and n == 500
 
 
 @pytest.mark.parametrize("text", ["", "   ", "\u200b"])
 def test_first_tokens_blank(text):
     with pytest.raises(TokenError) as e:
-        lab.first_tokens(text, 12)
+        setup.first_tokens(text, 12)
     assert e.value.code == "no_tokens"
 
 
@@ -83,10 +84,10 @@ def test_first_tokens_blank(text):
                                      (float("nan"), False), ("x", False), (None, False)])
 def test_check_temperature(tau, ok):
     if ok:
-        assert lab.check_temperature(tau) == float(tau)
+        assert setup.check_temperature(tau) == float(tau)
     else:
-        with pytest.raises(lab.LabError) as e:
-            lab.check_temperature(tau)
+        with pytest.raises(setup.LabError) as e:
+            setup.check_temperature(tau)
         assert e.value.code == "temperature"
 
 
@@ -95,7 +96,7 @@ def test_check_temperature(tau, ok):
 
 @pytest.mark.parametrize("d_model, d_k, seed", [(4, 2, 0), (8, 4, 1), (32, 16, 7), (1, 1, 3)])
 def test_seeded_projections_range_shape_and_seed(d_model, d_k, seed):
-    P = lab.seeded_projections(d_model, d_k, seed)
+    P = setup.seeded_projections(d_model, d_k, seed)
     b = math.sqrt(3 / d_model)
     for W in (P.W_Q, P.W_K, P.W_V):
         assert W.shape == (d_model, d_k) and W.dtype == f64
@@ -105,19 +106,19 @@ def test_seeded_projections_range_shape_and_seed(d_model, d_k, seed):
     for W in (P.W_Q, P.W_K, P.W_V):
         expected = (2 * torch.rand(d_model, d_k, generator=gen, dtype=f64) - 1) * b
         assert torch.equal(W, expected)
-    again = lab.seeded_projections(d_model, d_k, seed)
+    again = setup.seeded_projections(d_model, d_k, seed)
     assert torch.equal(again.W_Q, P.W_Q)
     if d_model * d_k > 1:
-        assert not torch.equal(lab.seeded_projections(d_model, d_k, seed + 1).W_Q, P.W_Q)
+        assert not torch.equal(setup.seeded_projections(d_model, d_k, seed + 1).W_Q, P.W_Q)
         assert not torch.equal(P.W_Q, P.W_K)
 
 
 @pytest.mark.parametrize("T, d_model, d_k", [(1, 4, 2), (5, 8, 4), (12, 32, 16)])
 def test_project_equals_nn_linear_without_bias(T, d_model, d_k):
     X = randn(T, d_model, seed=T)
-    P = lab.seeded_projections(d_model, d_k, 0)
-    Q, K, V = lab.project(X, P)
-    for ours, W in ((Q, P.W_Q), (K, P.W_K), (V, P.W_V)):
+    P = setup.seeded_projections(d_model, d_k, 0)
+    qkv = setup.project(X, P)
+    for ours, W in ((qkv.Q, P.W_Q), (qkv.K, P.W_K), (qkv.V, P.W_V)):
         linear = nn.Linear(d_model, d_k, bias=False).double()
         with torch.no_grad():
             # nn.Linear stores (out, in): y = x Wᵀ
@@ -130,21 +131,21 @@ def test_projected_entries_have_unit_variance():
     d_model, d_k = 32, 16
     X = randn(4000, d_model, seed=0)
     for seed in range(3):
-        Q, K, V = lab.project(X, lab.seeded_projections(d_model, d_k, seed))
-        for M in (Q, K, V):
+        qkv = setup.project(X, setup.seeded_projections(d_model, d_k, seed))
+        for M in (qkv.Q, qkv.K, qkv.V):
             assert float(M.var()) == pytest.approx(1.0, rel=0.15)
 
 
 def test_seeded_projections_are_bounded():
     with pytest.raises(LimitError):
-        lab.seeded_projections(0, 2, 0)
+        setup.seeded_projections(0, 2, 0)
     with pytest.raises(LimitError):
-        lab.seeded_projections(8, 1000, 0)
+        setup.seeded_projections(8, 1000, 0)
 
 
 @pytest.mark.parametrize("E, h, seed", [(4, 1, 0), (8, 2, 1), (12, 3, 2), (32, 8, 5)])
 def test_seeded_mha_params_feed_torch_and_follow_its_init(E, h, seed):
-    p = lab.seeded_mha_params(E, seed)
+    p = setup.seeded_mha_params(E, seed)
     assert p.in_proj_weight.shape == (3 * E, E) and p.out_proj_weight.shape == (E, E)
     assert float(p.in_proj_weight.abs().max()) <= math.sqrt(6 / (4 * E))
     assert float(p.out_proj_weight.abs().max()) <= 1 / math.sqrt(E)
@@ -159,13 +160,13 @@ def test_seeded_mha_params_feed_torch_and_follow_its_init(E, h, seed):
     out, w = ref(x, x, x, need_weights=True, average_attn_weights=False)
     trace = multi_head_attention(x, x, x, h, p.in_proj_weight, p.in_proj_bias, p.out_proj_weight, p.out_proj_bias)
     assert (trace.output - out).abs().max() < TOL and (trace.weights - w).abs().max() < TOL
-    assert torch.equal(lab.seeded_mha_params(E, seed).in_proj_weight, p.in_proj_weight)
+    assert torch.equal(setup.seeded_mha_params(E, seed).in_proj_weight, p.in_proj_weight)
 
 
 def test_seeded_mha_weights_spread_like_torch():
     # a uniform on (−b, b) has standard deviation b/√3; torch's xavier and ours agree on it
     E = 64
-    p = lab.seeded_mha_params(E, 0)
+    p = setup.seeded_mha_params(E, 0)
     b_in, b_out = math.sqrt(6 / (4 * E)), 1 / math.sqrt(E)
     assert float(p.in_proj_weight.std()) == pytest.approx(b_in / math.sqrt(3), rel=0.03)
     assert float(p.out_proj_weight.std()) == pytest.approx(b_out / math.sqrt(3), rel=0.05)
@@ -183,28 +184,28 @@ def test_param_count_equals_torch(E, h):
     if E % h:
         return
     ref = nn.MultiheadAttention(E, h)
-    assert lab.mha_param_count(E) == sum(p.numel() for p in ref.parameters())
+    assert setup.mha_param_count(E) == sum(p.numel() for p in ref.parameters())
 
 
 @pytest.mark.parametrize("E, expected", [(1, [1]), (8, [1, 2, 4, 8]), (10, [1, 2, 5, 10]), (12, [1, 2, 3, 4, 6, 12]),
                                          (32, [1, 2, 4, 8, 16]), (7, [1, 7])])
 def test_valid_heads(E, expected):
-    assert lab.valid_heads(E) == expected
-    assert lab.valid_heads(E, 4) == [h for h in expected if h <= 4]
+    assert setup.valid_heads(E) == expected
+    assert setup.valid_heads(E, 4) == [h for h in expected if h <= 4]
 
 
 def test_check_heads():
-    assert lab.check_heads(12, 3) == 4
-    with pytest.raises(lab.LabError) as e:
-        lab.check_heads(10, 3)
+    assert setup.check_heads(12, 3) == 4
+    with pytest.raises(setup.LabError) as e:
+        setup.check_heads(10, 3)
     assert e.value.code == "not_divisible"
     assert e.value.params == {"E": 10, "h": 3, "valid": "1, 2, 5, 10"}
     assert "E = 10" in str(e.value) and "3 heads" in str(e.value)
-    with pytest.raises(lab.LabError) as e:
-        lab.check_heads(10, 3, h_max=8)
+    with pytest.raises(setup.LabError) as e:
+        setup.check_heads(10, 3, h_max=8)
     assert e.value.params["valid"] == "1, 2, 5"
     with pytest.raises(LimitError):
-        lab.check_heads(8, 0)
+        setup.check_heads(8, 0)
 
 
 # ----- one softmax row ------------------------------------------------------------------------
@@ -213,12 +214,12 @@ def test_check_heads():
 @pytest.mark.parametrize("seed, n, spread", [(0, 1, 1.0), (1, 5, 1.0), (2, 12, 3.0), (3, 8, 200.0), (4, 6, 1e4)])
 def test_softmax_terms_equal_torch(seed, n, spread):
     s = randn(n, seed=seed) * spread
-    terms = lab.softmax_terms(s)
+    terms = setup.softmax_terms(s)
     assert (terms.weights - torch.softmax(s, -1)).abs().max() < 1e-12
     assert terms.Z == pytest.approx(float(terms.exps.sum()))
     assert torch.isfinite(terms.exps).all() and terms.Z > 0
     # small logits are written as plain exponentials, large ones shifted by the row's max
-    if float(s.abs().max()) <= lab.SHIFT_ABOVE:
+    if float(s.abs().max()) <= setup.SHIFT_ABOVE:
         assert terms.shift == 0.0 and torch.allclose(terms.exps, s.exp())
     else:
         assert terms.shift == float(s.max()) and float(terms.exps.max()) == 1.0
@@ -226,18 +227,18 @@ def test_softmax_terms_equal_torch(seed, n, spread):
 
 def test_softmax_terms_masked_keys_get_zero():
     s = torch.tensor([0.5, -math.inf, 1.5, -math.inf], dtype=f64)
-    terms = lab.softmax_terms(s)
+    terms = setup.softmax_terms(s)
     assert terms.exps[1] == 0 and terms.weights[3] == 0
     assert terms.weights[[0, 2]].sum() == pytest.approx(1.0)
     trace = scaled_dot_product(randn(3, 2, seed=1), randn(3, 2, seed=2), randn(3, 2, seed=3), mask=causal_mask(3))
     for i in range(3):
-        assert (lab.softmax_terms(trace.masked[i]).weights - trace.weights[i]).abs().max() < 1e-12
+        assert (setup.softmax_terms(trace.masked[i]).weights - trace.weights[i]).abs().max() < 1e-12
 
 
 @pytest.mark.parametrize("row", [[-math.inf, -math.inf], [math.nan, 1.0], [math.inf, 1.0], []])
 def test_softmax_terms_refuses_rows_without_a_softmax(row):
     with pytest.raises(ValueError):
-        lab.softmax_terms(torch.tensor(row, dtype=f64))
+        setup.softmax_terms(torch.tensor(row, dtype=f64))
 
 
 # ----- the wrong identity ---------------------------------------------------------------------
@@ -246,7 +247,7 @@ def test_softmax_terms_refuses_rows_without_a_softmax(row):
 @pytest.mark.parametrize("T, d_k, d_v, seed", [(3, 2, 2, 0), (5, 4, 4, 1), (12, 16, 8, 2)])
 def test_wrong_identity_is_false(T, d_k, d_v, seed):
     Q, K, V = randn(T, d_k, seed=seed), randn(T, d_k, seed=seed + 1), randn(T, d_v, seed=seed + 2)
-    w = lab.wrong_identity(Q, K, V)
+    w = setup.wrong_identity(Q, K, V)
     # the left side is attention itself
     assert (w.correct - F.scaled_dot_product_attention(Q, K, V)).abs().max() < TOL
     # the right side, computed independently
@@ -261,8 +262,53 @@ def test_wrong_identity_is_false(T, d_k, d_v, seed):
 
 def test_wrong_identity_with_a_mask_and_its_one_coincidence():
     Q, K, V = randn(4, 3, seed=1), randn(4, 3, seed=2), randn(4, 3, seed=3)
-    w = lab.wrong_identity(Q, K, V, mask=causal_mask(4))
+    w = setup.wrong_identity(Q, K, V, mask=causal_mask(4))
     assert (w.weights_scaled.triu(1) == 0).all() and w.max_abs_delta > 1e-3
     # one key and d_v = 1: every softmax is [1] and 1/d_v = 1, so both sides are V
-    one = lab.wrong_identity(randn(1, 2, seed=4), randn(1, 2, seed=5), randn(1, 1, seed=6))
+    one = setup.wrong_identity(randn(1, 2, seed=4), randn(1, 2, seed=5), randn(1, 1, seed=6))
     assert one.max_abs_delta == 0.0
+
+
+# ----- torch's layers as the pages' references ------------------------------------------------
+
+
+@pytest.mark.parametrize("T, d_k, causal, scale", [(1, 2, False, True), (5, 4, True, True), (12, 16, False, False)])
+def test_sdpa_reference_equals_scaled_dot_product(T, d_k, causal, scale):
+    X = randn(T, 8, seed=T)
+    qkv = setup.project(X, setup.seeded_projections(8, d_k, 1))
+    keep = causal_mask(T) if causal else None
+    ours = scaled_dot_product(qkv.Q, qkv.K, qkv.V, mask=keep, scale=scale, temperature=0.5)
+    assert (setup.sdpa_reference(qkv, ours.divisor, keep) - ours.output).abs().max() < 1e-12
+    assert setup.projection_bound(8) == math.sqrt(3 / 8)
+
+
+@pytest.mark.parametrize("T, E, h, causal", [(1, 4, 1, False), (6, 8, 2, True), (12, 32, 8, False)])
+def test_mha_reference_equals_multi_head_attention(T, E, h, causal):
+    X = randn(1, T, E, seed=E)
+    p = setup.seeded_mha_params(E, 3)
+    keep = causal_mask(T) if causal else None
+    ours = multi_head_attention(X, X, X, h, p.in_proj_weight, p.in_proj_bias, p.out_proj_weight,
+                                p.out_proj_bias, mask=keep)
+    out, w = setup.mha_reference(X, h, p, keep)
+    assert out.shape == (1, T, E) and w.shape == (1, h, T, T)
+    assert (out - ours.output).abs().max() < 1e-12 and (w - ours.weights).abs().max() < 1e-12
+
+
+def test_square_projections_as_one_head_of_torch():
+    P = setup.seeded_projections(8, 8, 2)
+    X = randn(5, 8, seed=0)
+    qkv = setup.project(X, P)
+    ours = scaled_dot_product(qkv.Q, qkv.K, qkv.V)
+    out, w = setup.mha_reference(X, 1, P.mha_params())
+    # unbatched (T, E): weights (h, T, T); the output map is the identity, so out = head
+    assert (out - ours.output).abs().max() < 1e-12 and (w[0] - ours.weights).abs().max() < 1e-12
+    with pytest.raises(ValueError, match="d_k = d_model"):
+        setup.seeded_projections(8, 4, 0).mha_params()
+
+
+@pytest.mark.parametrize("E, h", [(4, 1), (8, 2), (12, 3), (32, 8)])
+def test_torch_mha_params_add_up_to_the_count(E, h):
+    rows = setup.torch_mha_params(E, h)
+    assert {r.name: r.shape for r in rows} == {"in_proj_weight": (3 * E, E), "in_proj_bias": (3 * E,),
+                                               "out_proj.weight": (E, E), "out_proj.bias": (E,)}
+    assert sum(r.numel for r in rows) == setup.mha_param_count(E)
