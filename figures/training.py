@@ -1,8 +1,8 @@
 """Figures for the training lab: metric curves (live and compared across runs), the confusion
 matrix, misclassified digits, and every head's attention on one probe sequence.
 
-Inputs are plain records (the dicts engine.lab.trainer.MetricBuffer.snapshot returns) and tensors
-from a task's probe(); nothing here trains or computes a metric.
+Inputs are the metric records (engine.lab.records: TrainRecord, EvalRecord, read from one
+MetricsSnapshot) and tensors from a task's probe(); nothing here trains or computes a metric.
 """
 
 from __future__ import annotations
@@ -34,13 +34,13 @@ class Line:
     markers: bool = False
 
 
-def series(records: Sequence[dict], key: str, x: str = "step") -> tuple[list[float], list[float]]:
-    """(x, y) of the records that carry a finite `key`, in their order."""
+def series(records: Sequence, key: str, x: str = "step") -> tuple[list[float], list[float]]:
+    """(x, y) of the records (frozen dataclasses) whose field `key` is a finite number, in their order."""
     xs, ys = [], []
     for r in records:
-        v = r.get(key)
-        if isinstance(v, int | float) and math.isfinite(v) and x in r:
-            xs.append(float(r[x]))
+        v, at = getattr(r, key, None), getattr(r, x, None)
+        if isinstance(v, int | float) and math.isfinite(v) and at is not None:
+            xs.append(float(at))
             ys.append(float(v))
     return xs, ys
 

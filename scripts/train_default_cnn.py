@@ -22,10 +22,11 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from engine.data.digits import embedded_mnist  # noqa: E402
-from engine.lab.loop import TrainConfig, as_batch, plain_state_dict, train  # noqa: E402
+from engine.lab.loop import TrainConfig  # noqa: E402
+from engine.lab.tasks.cnn import CnnRecipe, as_batch, plain_state_dict, train_seed_cnn  # noqa: E402
 from engine.models.cnn import CHECKPOINT, count_parameters  # noqa: E402
 
-DEFAULTS = TrainConfig()
+DEFAULTS = CnnRecipe()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,31 +34,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=DEFAULTS.seed)
     parser.add_argument("--epochs", type=int, default=DEFAULTS.epochs)
     parser.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size)
-    parser.add_argument("--max-lr", type=float, default=DEFAULTS.max_lr)
+    parser.add_argument("--max-lr", type=float, default=DEFAULTS.train.lr)
     parser.add_argument("--out", type=Path, default=CHECKPOINT)
     args = parser.parse_args(argv)
 
     torch.use_deterministic_algorithms(True)
-    cfg = TrainConfig(seed=args.seed, epochs=args.epochs, batch_size=args.batch_size, max_lr=args.max_lr)
+    cfg = CnnRecipe(seed=args.seed, epochs=args.epochs, batch_size=args.batch_size,
+                    train=TrainConfig("adam", args.max_lr, "one_cycle"))
     split = embedded_mnist()
     x_train, y_train = as_batch(split.x_train), torch.as_tensor(split.y_train)
     x_test, y_test = as_batch(split.x_test), torch.as_tensor(split.y_test)
     print(f"data: {split.name}, {len(y_train)} train / {len(y_test)} held-out; "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads")
-    print(f"config: seed={cfg.seed} epochs={cfg.epochs} batch={cfg.batch_size} max_lr={cfg.max_lr} "
+    print(f"config: seed={cfg.seed} epochs={cfg.epochs} batch={cfg.batch_size} max_lr={cfg.train.lr} "
           f"augment={cfg.augment}")
 
     def report(epoch: int, accuracy: float, seconds: float) -> None:
         print(f"epoch {epoch:2d}/{cfg.epochs}  held-out accuracy {accuracy:.4f}  ({seconds:5.1f} s)", flush=True)
 
-    result = train(cfg, x_train, y_train, x_test, y_test, on_epoch=report)
+    result = train_seed_cnn(cfg, x_train, y_train, x_test, y_test, on_epoch=report)
     accuracy = result.epoch_accuracy[-1]
     meta = {
         "held_out_accuracy": float(accuracy),
         "seed": int(cfg.seed),
         "epochs": int(cfg.epochs),
         "batch_size": int(cfg.batch_size),
-        "max_lr": float(cfg.max_lr),
+        "max_lr": float(cfg.train.lr),
         "train_size": int(len(y_train)),
         "test_size": int(len(y_test)),
         "seconds": round(float(result.seconds), 2),

@@ -14,7 +14,6 @@ import streamlit as st
 import torch
 
 from engine.device import get_device
-from engine.lab.loop import new_model
 from engine.limits import LimitError
 from engine.models.cnn import (
     CHECKPOINT,
@@ -25,6 +24,7 @@ from engine.models.cnn import (
     count_parameters,
     forward_from_scratch,
     load_default,
+    seeded,
     summary,
     trace,
 )
@@ -56,7 +56,7 @@ def network(mtime: float | None) -> tuple[SeedCNN, SeedCNN, list[LayerRow], dict
             model, meta = None, {}
     trained = model is not None
     if model is None:
-        model = new_model(seed=0).eval()
+        model = seeded(0)
     rows = summary(model)
     model64 = copy.deepcopy(model).double().eval()
     return model.to(get_device()), model64, rows, meta, trained

@@ -19,20 +19,20 @@ from streamlit.errors import StreamlitPageNotFoundError
 from engine.data.corpus import CorpusError, decode, encode
 from engine.data.digits import DataError, embedded_mnist
 from engine.data.tokens import TokenError, tokenize
-from engine.models import charlm
+from engine.models import char_rnn
 from engine.models.cnn import CHECKPOINT, load_default
 from engine.ops import lstm_units as lstm_probe
 from engine.ops.attention import scaled_dot_product
 from engine.ops.attention_setup import wrong_identity
-from engine.ops.conv import conv2d, conv_cell, max_pool2d
+from engine.ops.conv import conv2d, conv_cell, glorot_filters
 from engine.ops.errata import (
     attention_softmax_last,
     conv_without_window,
     kernels_summed,
     pool_without_window,
 )
-from engine.ops.kernels import glorot_filters
 from engine.ops.lstm_units import Ablation, predict
+from engine.ops.pooling import max_pool2d
 from engine.ops.positional import sinusoidal
 from engine.ops.recurrent import seeded_uniform
 from engine.ops.transformer import (
@@ -163,11 +163,11 @@ def kernels_case(seed: int) -> dict:
 def char_model():
     """The shipped char-LSTM's weights (float64) and head, or None if it cannot be loaded."""
     try:
-        model, _, _ = charlm.load_char_lstm()
+        model = char_rnn.load_default()
     except CorpusError:
         return None
-    W = {k: v.double() for k, v in charlm.lstm_weights(model).items()}
-    head = {k: v.double() for k, v in charlm.head_weights(model).items()}
+    W = {k: v.double() for k, v in char_rnn.cell_weights(model).items()}
+    head = {k: v.double() for k, v in char_rnn.head_weights(model).items()}
     return W, head
 
 
@@ -175,21 +175,21 @@ def char_model():
 def lstm_case(seed: int) -> dict:
     loaded = char_model()
     if loaded is None:
-        H, V = 64, len(charlm.VOCAB)
+        H, V = 64, len(char_rnn.VOCAB)
         R = seeded_uniform({"weight_ih": (4 * H, V), "weight_hh": (4 * H, H), "bias_ih": (4 * H,),
                             "bias_hh": (4 * H,), "W_hy": (V, H), "b_y": (V,)}, H, seed)
         W, head = {k: R[k] for k in lstm_probe.WEIGHTS}, {"W_hy": R["W_hy"], "b_y": R["b_y"]}
         passage = "to be, or not to be, that is the question: whether 'tis nobler in the mind to suffer "
     else:
         W, head = loaded
-        text = charlm.held_out_text(charlm.MAX_SAMPLE_CHARS)
+        text = char_rnn.held_out_text(char_rnn.MAX_SAMPLE_CHARS)
         start = int(torch.randint(0, len(text) - 2 * PASSAGE, (1,), generator=gen(seed, 5)))
         # begin at a word: just after the next space or line break
         start = min((p for p in (text.find(" ", start), text.find("\n", start)) if p >= 0), default=start - 1) + 1
         passage = text[start:start + PASSAGE]
     ids = encode(passage)
     # ids (T,) → x (T, 1, V): one-hot, a batch of one
-    x = F.one_hot(ids, len(charlm.VOCAB)).double()[:, None, :]
+    x = F.one_hot(ids, len(char_rnn.VOCAB)).double()[:, None, :]
     out = {"text": decode(ids), "trained": loaded is not None, "W": W, "x": x}
     for name, ablation in (("right", lstm_probe.INTACT), ("no_cell", Ablation(force_f=0.0)),
                            ("shared_wx", Ablation(shared_wx=True))):

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from engine.data.corpus import UNK, VOCAB, CorpusError, decode, encode, unknown_chars
 from engine.limits import BOUNDS
-from engine.models import charlm
+from engine.models import char_rnn
 from engine.ops import lstm_units as lstm_probe
 from engine.ops.lstm_units import Ablation, ProbeError, predict
 from engine.ops.recurrent import hidden_grad_norms, lstm, lstm_step, seeded_uniform
@@ -45,11 +45,11 @@ def checked(name: str, value: int) -> int:
 
 
 @st.cache_resource(show_spinner=False)
-def trained() -> tuple[charlm.CharLSTM, dict, dict, dict]:
+def trained() -> tuple[char_rnn.CharRNN, dict, dict, dict]:
     """The shipped model, its weights in float64 (LSTM in torch's layout, and the head), its meta."""
-    model, _, meta = charlm.load_char_lstm()
-    W = {k: v.double() for k, v in charlm.lstm_weights(model).items()}
-    head = {k: v.double() for k, v in charlm.head_weights(model).items()}
+    model, meta = char_rnn.load_checkpoint()
+    W = {k: v.double() for k, v in char_rnn.cell_weights(model).items()}
+    head = {k: v.double() for k, v in char_rnn.head_weights(model).items()}
     return model, W, head, meta
 
 
@@ -95,7 +95,7 @@ def search(source_text: str, source: str, seed: int, quantity: str):
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def passage() -> str:
-    return charlm.held_out_text(PASSAGE_CHARS)
+    return char_rnn.held_out_text(PASSAGE_CHARS)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -337,7 +337,7 @@ with c_n:
 with c_s:
     sample_seed = st.number_input(t("sample_seed_label"), 0, SEED_MAX, 0, key="lstm_sample_seed")
 try:
-    tau = charlm.check_temperature(tau)
+    tau = char_rnn.check_temperature(tau)
 except CorpusError as e:
     st.error(t.error(e))
     st.stop()
@@ -353,7 +353,7 @@ if st.button(t("sample_button"), key="lstm_sample_button", type="primary"):
         st.info(t("sample_trained_only"))
     with st.spinner(t("sampling")):
         st.session_state["lstm_sample"] = (text, tau, int(n_chars), int(sample_seed),
-                                           charlm.sample(model, text, int(n_chars), tau, int(sample_seed)))
+                                           char_rnn.sample(model, text, int(n_chars), tau, int(sample_seed)))
 if "lstm_sample" in st.session_state:
     prompt, s_tau, s_n, s_seed, sampled = st.session_state["lstm_sample"]
     st.caption(t("sample_caption", tau=f"{s_tau:.2f}", n=s_n, seed=s_seed, end=prompt[-30:].replace("\n", " ↵ ")))

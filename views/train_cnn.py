@@ -13,7 +13,10 @@ import numpy as np
 import streamlit as st
 
 from engine.data.digits import FASHION_CLASSES, available_datasets
+from engine.lab.loop import optimizer_step
+from engine.lab.records import MetricsSnapshot
 from engine.lab.tasks import DATASETS, CnnConfig, CnnTask
+from engine.lab.tasks.cnn import cross_entropy_step
 from engine.lab.trainer import Trainer
 from figures import cnn as fc
 from figures.common import heatmap
@@ -116,7 +119,7 @@ st.header(t("train_header"))
 classes = class_names(config.dataset)
 
 
-def network_now(tr: Trainer) -> None:
+def network_now(tr: Trainer, snap: MetricsSnapshot) -> None:
     """What the network looks like now (drawn in the live fragment, so it changes as it learns)."""
     st.subheader(t("inside_header"))
     c_idx, c_ch = st.columns(2)
@@ -192,6 +195,6 @@ classify_digit()
 panel.footer(describe, run)
 
 # ----- show the code, what next ----------------------------------------------------------------
-show_code(CnnTask.step, CnnTask.batches, Trainer._train_step, Trainer._report)
+show_code(cross_entropy_step, CnnTask.batches, optimizer_step, Trainer._report)
 st.header(t("what_next"))
 st.markdown(t.section("next"))

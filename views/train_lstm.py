@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import streamlit as st
 
+from engine.lab.loop import optimizer_step, run_steps
+from engine.lab.records import MetricsSnapshot
 from engine.lab.tasks import PROBE_TEXT, CharConfig, CharTask
 from engine.lab.trainer import Trainer
-from engine.models.char_rnn import CELLS, GATE_NAMES
-from engine.models.charlm import TEMPERATURE_MAX, TEMPERATURE_MIN
+from engine.models.char_rnn import CELLS, GATE_NAMES, TEMPERATURE_MAX, TEMPERATURE_MIN
 from figures.recurrent import gate_figure
 from widgets import blocks
 from widgets.blocks import show_code
@@ -122,18 +123,18 @@ st.caption(t("plan", T=T_len, B=B, chars=f"{T_len * B:,}", steps=f"{steps:,}", e
 st.header(t("train_header"))
 
 
-def model_now(tr: Trainer) -> None:
+def model_now(tr: Trainer, snap: MetricsSnapshot) -> None:
     """Samples and gates of the model as it is now (in the live fragment)."""
     cfg = tr.task.config
     left, right = st.columns([2, 3])
     with left:
         st.subheader(t("samples_header"))
-        samples = tr.metrics.snapshot("sample")
+        samples = snap.samples
         if not samples:
             st.caption(t("samples_none", every=tr.run.eval_every))
         for rec in reversed(samples[-3:]):
-            st.caption(t("sample_caption", step=f"{rec['step']:,}", tau=f"{rec['temperature']:g}"))
-            st.code(rec["text"], language=None, wrap_lines=True)
+            st.caption(t("sample_caption", step=f"{rec.step:,}", tau=f"{rec.temperature:g}"))
+            st.code(rec.text, language=None, wrap_lines=True)
     with right:
         st.subheader(t("gates_header"))
         names = GATE_NAMES[cfg.cell]
@@ -157,6 +158,6 @@ if tr is None:
 panel.footer(describe, run)
 
 # ----- show the code, what next ----------------------------------------------------------------
-show_code(CharTask.batches, CharTask.step, CharTask.extras, Trainer._train_step)
+show_code(CharTask.batches, CharTask.step, CharTask.extras, run_steps, optimizer_step)
 st.header(t("what_next"))
 st.markdown(t.section("next"))

@@ -13,6 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from engine.data.seq_tasks import SEQ_TASKS, SYMBOLS, input_length, render
+from engine.lab.records import MetricsSnapshot
 from engine.lab.tasks import SeqConfig, SeqTask
 from engine.lab.trainer import Trainer
 from engine.models.tiny_transformer import TinyTransformerConfig, anti_diagonal_mass, attention_maps
@@ -121,7 +122,7 @@ st.caption(t(f"example_{config.task}"))
 st.header(t("train_header"))
 
 
-def attention_now(tr: Trainer) -> None:
+def attention_now(tr: Trainer, snap: MetricsSnapshot) -> None:
     """Every head's attention on one held-out input, as it is now (in the live fragment)."""
     cfg = tr.task.config
     st.subheader(t("attention_header"))

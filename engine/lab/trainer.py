@@ -4,10 +4,11 @@ The page never waits for training. The worker runs the usual loop
 
     loss = task.step(model, batch).loss;  ∇ ← backward(loss);  θ ← optimiser(θ, ∇);  lr ← schedule
 
-and every `report_every` steps appends a record (mean loss, accuracy, learning rate, speed) to a
+and every `report_every` steps appends a TrainRecord (mean loss, accuracy, learning rate, speed) to a
 MetricBuffer that the page polls. Control goes the other way through threading.Event objects:
 start, pause, a single step, resume and stop, each taking effect before the next step. The
-worker makes no streamlit call (DESIGN.md, "Live training").
+worker makes no streamlit call. The loop itself is engine.lab.loop.run_steps; the metric
+records are engine.lab.records; checkpoints are engine.lab.checkpoints.
 
 States: idle → running ⇄ paused → stopped | finished | failed. "finished" carries a reason: "done"
 (every step taken) or "budget" (the run's wall-clock budget, counted while it runs, is spent).
@@ -24,13 +25,11 @@ so a bad file changes nothing in the trainer.
 
 from __future__ import annotations
 
-import io
 import math
 import threading
 import time
-from collections import deque
-from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,46 +37,17 @@ import torch
 import torch.nn as nn
 
 from engine.device import get_device
-from engine.lab.loop import one_cycle
-from engine.lab.tasks import (
-    TASKS,
-    Task,
-    TrainError,
-    config_dict,
-    config_from_dict,
-    make_task,
-)
-from engine.limits import MAX_CHECKPOINT_BYTES, MAX_TRAIN_BYTES, check, check_float
+from engine.lab import checkpoints
+from engine.lab.loop import TrainConfig, make_optimizer, make_schedule, run_steps
+from engine.lab.records import EvalRecord, MetricBuffer, TrainRecord
+from engine.lab.tasks import TASKS, Task, TrainError, config_from_dict, make_task
+from engine.limits import MAX_TRAIN_BYTES, check
 
 STATES = ("idle", "running", "paused", "stopped", "finished", "failed")
 TERMINAL = ("stopped", "finished", "failed")
-OPTIMIZERS = ("sgd", "momentum", "adam")
-SCHEDULES = ("constant", "one_cycle")
-FORMAT = "neural-math-lab/training-checkpoint"
-VERSION = 1
 
 
 # ----- settings -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class OptimConfig:
-    """SGD, SGD with momentum, or Adam; a constant or one-cycle learning rate (peak `lr`)."""
-
-    optimizer: str = "adam"
-    lr: float = 3e-3
-    schedule: str = "one_cycle"
-    momentum: float = 0.9  # used by "momentum" only
-    weight_decay: float = 0.0
-    clip: float = 0.0  # clip the gradient's norm to this; 0 = no clipping
-
-    def __post_init__(self):
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
-        if self.schedule not in SCHEDULES:
-            raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
-        for name in ("lr", "momentum", "weight_decay", "clip"):
-            check_float(name, getattr(self, name))
 
 
 @dataclass(frozen=True)
@@ -99,139 +69,10 @@ class RunConfig:
 
 # Settings that train each task well in a short run (a page's defaults).
 DEFAULT_OPTIM = {
-    "cnn": OptimConfig("adam", 3e-3, "one_cycle"),
-    "char": OptimConfig("adam", 4e-3, "one_cycle", clip=1.0),
-    "seq": OptimConfig("adam", 3e-3, "one_cycle"),
+    "cnn": TrainConfig("adam", 3e-3, "one_cycle"),
+    "char": TrainConfig("adam", 4e-3, "one_cycle", clip=1.0),
+    "seq": TrainConfig("adam", 3e-3, "one_cycle"),
 }
-
-
-def make_optimizer(params, cfg: OptimConfig) -> torch.optim.Optimizer:
-    if cfg.optimizer == "adam":
-        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    momentum = cfg.momentum if cfg.optimizer == "momentum" else 0.0
-    return torch.optim.SGD(params, lr=cfg.lr, momentum=momentum, weight_decay=cfg.weight_decay)
-
-
-def make_schedule(optimizer: torch.optim.Optimizer, cfg: OptimConfig, total_steps: int):
-    """None for a constant rate; else one-cycle over the run (momentum cycled except for plain SGD)."""
-    if cfg.schedule == "constant":
-        return None
-    return one_cycle(optimizer, cfg.lr, epochs=1, steps_per_epoch=total_steps,
-                     cycle_momentum=cfg.optimizer != "sgd")
-
-
-def warm_up() -> None:
-    """Build one optimiser: the first torch.optim construction imports torch._dynamo (1–2 s)."""
-    torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=0.1)
-
-
-# ----- metrics ------------------------------------------------------------------------------
-
-
-class MetricBuffer:
-    """Records (plain dicts) appended by the worker and read by the page, behind one lock.
-
-    snapshot() returns copies, so a reader never sees a record change or the list grow under
-    it. Only the newest `maxlen` records are kept; `total` counts every record ever appended.
-    """
-
-    def __init__(self, maxlen: int = 20_000):
-        self._lock = threading.Lock()
-        self._records: deque[dict] = deque(maxlen=maxlen)
-        self._total = 0
-
-    def append(self, record: Mapping[str, Any]) -> None:
-        record = dict(record)
-        with self._lock:
-            self._records.append(record)
-            self._total += 1
-
-    def snapshot(self, kind: str | None = None) -> list[dict]:
-        with self._lock:
-            records = list(self._records)
-        return [dict(r) for r in records if kind is None or r.get("kind") == kind]
-
-    def replace(self, records: list[Mapping[str, Any]]) -> None:
-        with self._lock:
-            self._records.clear()
-            self._records.extend(dict(r) for r in records)
-            self._total = len(self._records)
-
-    @property
-    def total(self) -> int:
-        with self._lock:
-            return self._total
-
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._records)
-
-
-# ----- checkpoints --------------------------------------------------------------------------
-
-
-def _plain(obj):
-    """Tensors → contiguous CPU tensors, recursively (a checkpoint holds no device tensors)."""
-    if torch.is_tensor(obj):
-        return obj.detach().to("cpu").contiguous()
-    if isinstance(obj, dict):
-        return {k: _plain(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return type(obj)(_plain(v) for v in obj)
-    return obj
-
-
-_REQUIRED = {"task": str, "config": dict, "optim": dict, "seed": int, "step": int, "model": dict,
-             "optimizer": dict, "metrics": list}
-
-
-def read_checkpoint(data: bytes) -> dict:
-    """Parse checkpoint bytes with torch.load(weights_only=True) and check their outline.
-
-    Raises TrainError: empty_checkpoint, checkpoint_too_big, bad_checkpoint (not a PyTorch file,
-    damaged, or a pickle that wants to run code), foreign_checkpoint (a PyTorch file that is not
-    a training-lab checkpoint, e.g. assets/seed_cnn.pt)."""
-    if not data:
-        raise TrainError("empty_checkpoint", "The checkpoint file is empty.")
-    if len(data) > MAX_CHECKPOINT_BYTES:
-        raise TrainError("checkpoint_too_big", "The checkpoint file is too large.",
-                         size=len(data), limit=MAX_CHECKPOINT_BYTES)
-    try:
-        blob = torch.load(io.BytesIO(bytes(data)), map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for damaged or unsafe files
-        raise TrainError("bad_checkpoint", f"The file is not a readable checkpoint ({type(exc).__name__}).",
-                         reason=type(exc).__name__) from exc
-    if not isinstance(blob, dict) or blob.get("format") != FORMAT:
-        raise TrainError("foreign_checkpoint", "This file is not a training-lab checkpoint.")
-    if blob.get("version") != VERSION:
-        raise TrainError("bad_checkpoint", f"Unsupported checkpoint version {blob.get('version')!r}.",
-                         reason="version")
-    for key, kind in _REQUIRED.items():
-        if not isinstance(blob.get(key), kind) or isinstance(blob.get(key), bool):
-            raise TrainError("bad_checkpoint", f"The checkpoint's {key!r} is missing or malformed.", reason=key)
-    if not all(isinstance(r, dict) for r in blob["metrics"]):
-        raise TrainError("bad_checkpoint", "The checkpoint's metrics are malformed.", reason="metrics")
-    return blob
-
-
-@dataclass(frozen=True)
-class _Staged:
-    """A checkpoint checked against a trainer, ready to install."""
-
-    model_state: dict
-    optimizer_state: dict
-    scheduler_state: dict | None
-    step: int
-    metrics: list
-
-
-def _check_optimizer_state(optimizer: torch.optim.Optimizer) -> None:
-    """Every per-parameter state tensor (momentum buffer, Adam's moments) has its parameter's shape."""
-    for p, state in optimizer.state.items():
-        for name, value in state.items():
-            if torch.is_tensor(value) and name != "step" and value.shape != p.shape:
-                raise TrainError("mismatch", "The checkpoint's optimiser state does not fit the model.",
-                                 reason=f"optimizer.{name}")
 
 
 # ----- the trainer --------------------------------------------------------------------------
@@ -242,10 +83,10 @@ class Trainer:
     reads `metrics`, `state`, `reason`, `error`, and inspects the model with probe(), classify(),
     sample() or with_model(fn) between two steps."""
 
-    def __init__(self, task: Task, optim: OptimConfig | None = None, run: RunConfig | None = None,
+    def __init__(self, task: Task, optim: TrainConfig | None = None, run: RunConfig | None = None,
                  device: torch.device | None = None):
         self.task = task
-        self.optim = optim if optim is not None else DEFAULT_OPTIM.get(task.kind, OptimConfig())
+        self.optim = optim if optim is not None else DEFAULT_OPTIM.get(task.kind, TrainConfig())
         self.run = run if run is not None else RunConfig()
         # refuse before anything is allocated: the estimate needs the config only
         self.estimate = task.estimate()
@@ -261,7 +102,7 @@ class Trainer:
         self.scheduler = make_schedule(self.optimizer, self.optim, task.total_steps)
         self.metrics = MetricBuffer()
         self._step = self._public_step = 0
-        self._batches = task.batches(self.run.seed, start=0)
+        self._steps = self._loop(start=0)
         self._active_s = 0.0  # seconds spent running steps and evaluations
         self._samples = 0
         self._reset_interval()
@@ -445,16 +286,14 @@ class Trainer:
         self._acc_samples = 0
         self._acc_s = 0.0
 
+    def _loop(self, start: int):
+        """The one training loop (engine.lab.loop.run_steps) over the task's batches from `start`."""
+        return run_steps(self.model, self.optimizer, self.task.batches(self.run.seed, start=start),
+                         self.task.step, self.optim.clip, self.scheduler)
+
     def _train_step(self, report: bool) -> None:
         start = time.perf_counter()
-        out = self.task.step(self.model, next(self._batches))
-        self.optimizer.zero_grad(set_to_none=True)
-        out.loss.backward()
-        if self.optim.clip > 0:
-            nn.utils.clip_grad_norm_(self.model.parameters(), self.optim.clip)
-        self.optimizer.step()
-        if self.scheduler is not None:
-            self.scheduler.step()
+        out = next(self._steps)
         self._step += 1
         # accumulate on the device; nothing here waits for it
         loss = out.loss.detach()
@@ -480,32 +319,31 @@ class Trainer:
         self._active_s += elapsed
 
     def _report(self, start: float) -> None:
-        """Append one "train" record: the interval's mean loss and accuracy (one host sync)."""
+        """Append one TrainRecord: the interval's mean loss and accuracy (one host sync)."""
         names = sorted(self._acc_sums)
         values = [self._acc_loss] + [torch.as_tensor(self._acc_sums[k]) for k in names]
         read = torch.stack([v.to(self._acc_loss.device, torch.float32) for v in values]).tolist()
         self._tick(start)  # after the sync: the device has finished the interval's work
-        sums = dict(zip(names, read[1:]))
+        sums = dict(zip(names, read[1:], strict=True))
         n = self._acc_steps
-        record = {"kind": "train", "step": self._step, "epoch": self._step / self.task.steps_per_epoch,
-                  # mean loss over the interval: (1/n) Σ_s L_s
-                  "loss": read[0] / n, "lr": self.lr(), "seconds": self._active_s,
-                  "samples_per_s": self._acc_samples / self._acc_s if self._acc_s > 0 else math.nan}
-        if sums.get("total"):
-            record["accuracy"] = sums["correct"] / sums["total"]
+        record = TrainRecord(
+            step=self._step, epoch=self._step / self.task.steps_per_epoch,
+            # mean loss over the interval: (1/n) Σ_s L_s
+            loss=read[0] / n, lr=self.lr(), seconds=self._active_s,
+            samples_per_s=self._acc_samples / self._acc_s if self._acc_s > 0 else math.nan,
+            accuracy=sums["correct"] / sums["total"] if sums.get("total") else None)
         self.metrics.append(record)
         self._reset_interval()
 
     def _evaluate(self) -> None:
-        """Append an "eval" record (and the task's extras, e.g. a text sample); the time counts
+        """Append an EvalRecord (and the task's extras, e.g. a text sample); the time counts
         toward the budget but not toward samples/s."""
         start = time.perf_counter()
         metrics = self.task.evaluate(self.model)
         extras = self.task.extras(self.model, self._step)
         self._active_s += time.perf_counter() - start
-        self.metrics.append({"kind": "eval", "step": self._step,
-                             "epoch": self._step / self.task.steps_per_epoch,
-                             "seconds": self._active_s, **metrics})
+        self.metrics.append(EvalRecord(step=self._step, epoch=self._step / self.task.steps_per_epoch,
+                                       seconds=self._active_s, **metrics))
         for record in extras:
             self.metrics.append(record)
 
@@ -547,23 +385,13 @@ class Trainer:
 
     # ----- checkpoints ---------------------------------------------------------------------
 
-    def _checkpoint(self, model: nn.Module) -> dict:
-        return {
-            "format": FORMAT, "version": VERSION, "task": self.task.kind,
-            "config": config_dict(self.task.config), "optim": asdict(self.optim),
-            "seed": self.run.seed, "step": self._step,
-            "model": {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in model.state_dict().items()},
-            "optimizer": _plain(self.optimizer.state_dict()),
-            "scheduler": None if self.scheduler is None else _plain(self.scheduler.state_dict()),
-            "metrics": self.metrics.snapshot(),
-        }
+    def _run_state(self, model: nn.Module) -> checkpoints.RunState:
+        return checkpoints.RunState(self.task, self.optim, self.run.seed, self._step, model, self.optimizer,
+                                    self.scheduler, tuple(self.metrics.snapshot().records()))
 
     def to_bytes(self) -> bytes:
         """The whole run (weights, optimiser, schedule, step, metrics) as bytes to download."""
-        blob = self.with_model(self._checkpoint)
-        buffer = io.BytesIO()
-        torch.save(blob, buffer)
-        return buffer.getvalue()
+        return checkpoints.to_bytes(self.with_model(self._run_state))
 
     def save(self, path: str | Path) -> None:
         Path(path).write_bytes(self.to_bytes())
@@ -572,7 +400,7 @@ class Trainer:
         """Load a checkpoint of this same configuration into the trainer (any state; between two
         steps when running). A bad, foreign or mismatched file raises TrainError and changes
         nothing."""
-        staged = self._stage(read_checkpoint(data))
+        staged = checkpoints.stage(checkpoints.read_checkpoint(data), self.task, self.optim, self.run.seed)
         self.with_model(lambda _model: self._install(staged))
 
     def load(self, path: str | Path) -> None:
@@ -581,61 +409,27 @@ class Trainer:
             raise TrainError("no_checkpoint", f"No checkpoint at {path}.", file=str(path))
         self.from_bytes(path.read_bytes())
 
-    def _stage(self, blob: dict) -> _Staged:
-        """Check a parsed checkpoint against this trainer on fresh CPU copies; touches nothing."""
-        if blob["task"] != self.task.kind:
-            raise TrainError("wrong_task", f"This checkpoint is for the {blob['task']!r} task, not "
-                             f"{self.task.kind!r}.", expected=self.task.kind, got=str(blob["task"]))
-        mine = {**config_dict(self.task.config), **{f"optim.{k}": v for k, v in asdict(self.optim).items()}}
-        theirs = {**blob["config"], **{f"optim.{k}": v for k, v in blob["optim"].items()}}
-        differ = sorted(k for k in set(mine) | set(theirs) if mine.get(k, "∅") != theirs.get(k, "∅"))
-        if differ:
-            raise TrainError("mismatch", "The checkpoint was trained with other settings: "
-                             + ", ".join(differ) + ".", fields=differ)
-        step = blob["step"]
-        if not 0 <= step <= self.task.total_steps:
-            raise TrainError("bad_checkpoint", f"The checkpoint's step {step} is outside 0…{self.task.total_steps}.",
-                             reason="step")
-        model = self.task.make_model(self.run.seed)
-        optimizer = make_optimizer(model.parameters(), self.optim)
-        scheduler = make_schedule(optimizer, self.optim, self.task.total_steps)
-        try:
-            model.load_state_dict(blob["model"], strict=True)
-        except Exception as exc:
-            raise TrainError("mismatch", "The checkpoint's weights do not fit the model.",
-                             reason=type(exc).__name__) from exc
-        try:
-            optimizer.load_state_dict(blob["optimizer"])
-            if scheduler is not None:
-                scheduler.load_state_dict(blob["scheduler"])
-        except Exception as exc:
-            raise TrainError("bad_checkpoint", "The checkpoint's optimiser or schedule state is damaged.",
-                             reason=type(exc).__name__) from exc
-        _check_optimizer_state(optimizer)
-        return _Staged(model.state_dict(), optimizer.state_dict(),
-                       None if scheduler is None else scheduler.state_dict(), step, list(blob["metrics"]))
-
-    def _install(self, staged: _Staged) -> None:
-        """Copy a staged checkpoint in (caller holds the model lock); cannot fail after _stage."""
+    def _install(self, staged: checkpoints.Staged) -> None:
+        """Copy a staged checkpoint in (caller holds the model lock); cannot fail after checkpoints.stage."""
         self.model.load_state_dict(staged.model_state)
         self.optimizer.load_state_dict(staged.optimizer_state)
         if self.scheduler is not None:
             self.scheduler.load_state_dict(staged.scheduler_state)
         self._step = self._public_step = staged.step
-        self._batches = self.task.batches(self.run.seed, start=staged.step)
+        self._steps = self._loop(start=staged.step)
         self._reset_interval()
-        self.metrics.replace(staged.metrics)
+        self.metrics.replace(list(staged.metrics))
 
 
 def restore(data: bytes, run: RunConfig | None = None, device: torch.device | None = None) -> Trainer:
     """A new idle Trainer rebuilt from checkpoint bytes alone (task, settings, weights, step)."""
-    blob = read_checkpoint(data)
+    blob = checkpoints.read_checkpoint(data)
     if blob["task"] not in TASKS:
         raise TrainError("wrong_task", f"Unknown task {blob['task']!r}.", got=str(blob["task"]),
                          expected=sorted(TASKS))
     try:
         config = config_from_dict(blob["task"], blob["config"])
-        optim = OptimConfig(**blob["optim"])
+        optim = TrainConfig(**blob["optim"])
         run = run if run is not None else RunConfig(seed=blob["seed"])
     except TrainError:
         raise
@@ -643,5 +437,5 @@ def restore(data: bytes, run: RunConfig | None = None, device: torch.device | No
         raise TrainError("bad_checkpoint", f"The checkpoint's settings are invalid: {exc}",
                          reason=type(exc).__name__) from exc
     trainer = Trainer(make_task(blob["task"], config), optim, run, device)
-    trainer._install(trainer._stage(blob))
+    trainer._install(checkpoints.stage(blob, trainer.task, optim, trainer.run.seed))
     return trainer

@@ -16,7 +16,7 @@ from streamlit.testing.v1 import AppTest
 import lessons
 from engine.data.corpus import VOCAB, encode
 from engine.limits import BOUNDS
-from engine.models import charlm
+from engine.models import char_rnn
 from engine.ops import lstm_units as lstm_probe
 from tests.pages.apptest import open_page, plotly_array
 
@@ -51,8 +51,9 @@ def _chart(at: AppTest, key_suffix: str) -> dict:
 
 
 def _trained_trace(text: str, ablation=lstm_probe.INTACT):
-    model, config, _ = charlm.load_char_lstm()
-    W = {k: v.double() for k, v in charlm.lstm_weights(model).items()}
+    model = char_rnn.load_default()
+    config = model.config
+    W = {k: v.double() for k, v in char_rnn.cell_weights(model).items()}
     x = F.one_hot(encode(text), config.V).double()[:, None]
     return lstm_probe.run(x, W, ablation)
 
@@ -103,9 +104,10 @@ def test_typed_text_drives_the_heatmaps_and_the_equations():
 def test_unit_search_reports_the_computed_best_unit():
     at = _page()
     table = next(df.value for df in at.dataframe if "Pearson r" in df.value.columns)
-    passage = charlm.held_out_text(2000)
-    model, config, _ = charlm.load_char_lstm()
-    W = {k: v.double() for k, v in charlm.lstm_weights(model).items()}
+    passage = char_rnn.held_out_text(2000)
+    model = char_rnn.load_default()
+    config = model.config
+    W = {k: v.double() for k, v in char_rnn.cell_weights(model).items()}
     c = lstm_probe.run_long(F.one_hot(encode(passage), config.V).double()[:, None], W).c[:, 0]
     r = lstm_probe.unit_correlations(c, lstm_probe.text_property(passage, "line_position"))
     best = lstm_probe.best_units(r, 5)
@@ -131,7 +133,7 @@ def test_predictions_table_and_loss():
     table = next(df.value for df in at.dataframe if "top 5 guesses" in df.value.columns)
     assert len(table) == 8
     assert list(table["comes next"])[:3] == ["h", "e", "␣"]
-    probs = charlm.next_char_probs(charlm.load_char_lstm()[0], "the king")
+    probs = char_rnn.next_char_probs(char_rnn.load_default(), "the king")
     p_h = float(probs[0, VOCAB.index("h")])
     assert table["p(next)"].iloc[0] == f"{100 * p_h:.1f}%"
     metric = next(m for m in at.get("metric") if m.label == "cross-entropy (nats/char)")
@@ -146,7 +148,7 @@ def test_sampling_writes_seeded_text():
     at.button(key="lstm_sample_button").click().run()
     assert not at.exception
     text = at.text_area(key="lstm_text").value
-    expected = charlm.sample(charlm.load_char_lstm()[0], text, 60, 0.8, 0)
+    expected = char_rnn.sample(char_rnn.load_default(), text, 60, 0.8, 0)
     # st.code drops leading blank lines
     assert expected.strip() in [c.value.strip() for c in at.code]
 

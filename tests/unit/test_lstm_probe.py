@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.data.corpus import encode
-from engine.models import charlm
+from engine.models import char_rnn
 from engine.ops import lstm_units as lstm_probe
 from engine.ops.lstm_units import Ablation, ProbeError, ablated_weights, predict, run, run_long
 from engine.ops.recurrent import lstm
@@ -151,15 +151,16 @@ def test_predict_equals_torch_cross_entropy(T, H, V, seed):
 
 
 def test_predict_on_the_engine_trace_equals_the_trained_model():
-    model, config, _ = charlm.load_char_lstm()
+    model = char_rnn.load_default()
+    config = model.config
     text = 'ROMEO:\nBut, soft! what light through yonder window breaks?'
     ids = encode(text)
-    W = {k: v.double() for k, v in charlm.lstm_weights(model).items()}
-    head = {k: v.double() for k, v in charlm.head_weights(model).items()}
+    W = {k: v.double() for k, v in char_rnn.cell_weights(model).items()}
+    head = {k: v.double() for k, v in char_rnn.head_weights(model).items()}
     x = F.one_hot(ids, config.V).double()[:, None]
     trace = run(x, W)
     p = predict(trace.h[:, 0], head["W_hy"], head["b_y"], ids)
-    assert torch.allclose(p.probs, charlm.next_char_probs(model, text), atol=1e-5)
+    assert torch.allclose(p.probs, char_rnn.next_char_probs(model, text), atol=1e-5)
     # the shipped model has learned English: far better than the unigram's 3.3 nats per character
     assert p.mean_loss < 2.5
 
@@ -212,9 +213,10 @@ def test_constant_property_and_constant_units():
 def test_the_trained_model_has_a_line_position_unit_on_held_out_text():
     """The search is computed, not curated: on held-out Shakespeare some cell state follows the
     position in the line with |r| > 0.7 (verse lines are short; the model must know when to break)."""
-    model, config, _ = charlm.load_char_lstm()
-    text = charlm.held_out_text(1500)
-    W = {k: v.double() for k, v in charlm.lstm_weights(model).items()}
+    model = char_rnn.load_default()
+    config = model.config
+    text = char_rnn.held_out_text(1500)
+    W = {k: v.double() for k, v in char_rnn.cell_weights(model).items()}
     x = F.one_hot(encode(text), config.V).double()[:, None]
     c = run_long(x, W).c[:, 0]
     r = lstm_probe.unit_correlations(c, lstm_probe.text_property(text, "line_position"))
@@ -225,10 +227,10 @@ def test_held_out_text_lies_in_the_validation_split():
     from engine.data.corpus import shakespeare
 
     text = shakespeare()
-    passage = charlm.held_out_text(800)
+    passage = char_rnn.held_out_text(800)
     assert len(passage) == 800
     first = text.rfind(passage)
-    assert first >= len(text) - int(len(text) * charlm.HELD_OUT)
+    assert first >= len(text) - int(len(text) * char_rnn.HELD_OUT)
     with pytest.raises(Exception) as e:
-        charlm.held_out_text(10**9)
+        char_rnn.held_out_text(10**9)
     assert e.value.code == "passage_length"
