@@ -15,15 +15,20 @@ import lessons
 from engine.device import get_device
 from engine.limits import BOUNDS, MAX_KERNEL_ABS, LimitError, check
 from engine.models.cnn import CHECKPOINT, load_default
-from engine.ops.conv import conv2d, conv2d_loops, conv_cell, convolve2d, output_size, relu
-from engine.ops.kernels import (
+from engine.ops.conv import (
     KERNEL_PRESETS,
     KernelError,
     centred_impulse,
     check_bias,
+    conv2d,
+    conv2d_loops,
+    conv_cell,
+    convolve2d,
     glorot_filters,
     kernel_from_grid,
+    output_size,
     preset,
+    relu,
 )
 from figures import conv as cf
 from widgets.blocks import show_code, torch_check

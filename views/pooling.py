@@ -11,13 +11,17 @@ import torch.nn.functional as F
 
 from engine.limits import BOUNDS
 from engine.models.cnn import CHECKPOINT, load_default
-from engine.ops.conv import avg_pool2d, max_pool2d, max_pool2d_trace, output_size, shift_image
+from engine.ops.conv import output_size
 from engine.ops.pooling import (
     EDGE_KERNELS,
     MODES,
     STAGES,
+    avg_pool2d,
     feature_map,
+    max_pool2d,
+    max_pool2d_trace,
     pool_cell,
+    shift_image,
     telling_cell,
     translation_demo,
 )

@@ -1,14 +1,20 @@
-"""Convolution (cross-correlation, as in every deep-learning library) and pooling, from scratch.
+"""Convolution (cross-correlation, as in every deep-learning library), from scratch: the ops, the
+kernels a learner starts from, and the checks on a kernel typed into a grid.
 
-Tensors use torch's layouts: x is (N, C, H, W), weight is (C_out, C_in, k_h, k_w).
+Tensors use torch's layouts: x is (N, C, H, W), weight is (C_out, C_in, k_h, k_w); a single
+kernel is (k, k), w[m, n]. Pooling lives beside it in engine.ops.pooling.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+
+from engine.device import get_device
+from engine.limits import BOUNDS, MAX_KERNEL_ABS, check
 
 
 def _pair(v: int | tuple[int, int]) -> tuple[int, int]:
@@ -49,7 +55,7 @@ def _padding_lrtb(padding) -> tuple[int, int, int, int]:
     return (p_w, p_w, p_h, p_h)
 
 
-def _windows(x: torch.Tensor, k_h: int, k_w: int, s_h: int, s_w: int) -> torch.Tensor:
+def windows(x: torch.Tensor, k_h: int, k_w: int, s_h: int, s_w: int) -> torch.Tensor:
     """Every k_h×k_w window of x, without copying: (..., H, W) → (..., H_out, W_out, k_h, k_w)."""
     # unfold the last two axes, whatever leads them: (..., H, W) → (..., H_out, W, k_h) → (..., H_out, W_out, k_h, k_w)
     return x.unfold(-2, k_h, s_h).unfold(-2, k_w, s_w)
@@ -64,7 +70,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0) -> torch.Tensor:
     x = F.pad(x, _padding_lrtb(padding))
     k_h, k_w = weight.shape[-2:]
     # (N, C, H_out, W_out, k_h, k_w)
-    patches = _windows(x, k_h, k_w, s_h, s_w)
+    patches = windows(x, k_h, k_w, s_h, s_w)
     # out[n,o,i,j] = Σ_c Σ_m Σ_n' w[o,c,m,n'] · patch[n,c,i,j,m,n']
     out = torch.einsum("ncijmq,ocmq->noij", patches, weight)
     if bias is not None:
@@ -110,54 +116,185 @@ def conv_cell(x2d: torch.Tensor, kernel: torch.Tensor, bias: float, i: int, j: i
     return ConvCellTrace(patch, kernel, products, float(bias), total, r, c)
 
 
-def max_pool2d(x: torch.Tensor, kernel_size, stride=None) -> torch.Tensor:
-    """out[i,j] = max over the k×k window at (i·s, j·s); equal to F.max_pool2d."""
-    k_h, k_w = _pair(kernel_size)
-    s_h, s_w = _pair(stride if stride is not None else kernel_size)
-    # (N, C, H_out, W_out, k_h, k_w) → max over the window
-    return _windows(x, k_h, k_w, s_h, s_w).amax(dim=(-2, -1))
+# ----- kernels a learner starts from, and a kernel typed into a grid ----------------------------
+
+# Classic 3×3 image kernels. Cross-correlation (what deep learning calls convolution) is used
+# everywhere, so "sobel_x" responds positively where the image gets brighter to the right.
+KERNEL_PRESETS: dict[str, torch.Tensor] = {
+    # out = x: a single 1 in the centre
+    "identity": torch.tensor([[0.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 0.0]]),
+    # Laplacian-like outline: 8·centre − Σ 8 neighbours (0 on flat regions)
+    "edges": torch.tensor([[-1.0, -1.0, -1.0], [-1.0, 8.0, -1.0], [-1.0, -1.0, -1.0]]),
+    # ∂x/∂col, smoothed along rows
+    "sobel_x": torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]]),
+    # ∂x/∂row, smoothed along columns
+    "sobel_y": torch.tensor([[-1.0, -2.0, -1.0], [0.0, 0.0, 0.0], [1.0, 2.0, 1.0]]),
+    # Gaussian blur: [1 2 1]ᵀ[1 2 1] / 16 (weights sum to 1)
+    "blur": torch.tensor([[1.0, 2.0, 1.0], [2.0, 4.0, 2.0], [1.0, 2.0, 1.0]]) / 16.0,
+    # sharpen = identity + (4·centre − Σ 4 neighbours): the outline added back onto the image
+    "sharpen": torch.tensor([[0.0, -1.0, 0.0], [-1.0, 5.0, -1.0], [0.0, -1.0, 0.0]]),
+}
 
 
-def avg_pool2d(x: torch.Tensor, kernel_size, stride=None) -> torch.Tensor:
-    """out[i,j] = mean over the k×k window at (i·s, j·s); equal to F.avg_pool2d."""
-    k_h, k_w = _pair(kernel_size)
-    s_h, s_w = _pair(stride if stride is not None else kernel_size)
-    return _windows(x, k_h, k_w, s_h, s_w).mean(dim=(-2, -1))
+def preset(name: str) -> torch.Tensor:
+    """A copy of a preset kernel (callers may edit it)."""
+    return KERNEL_PRESETS[name].clone()
+
+
+def centred_impulse(k: int) -> torch.Tensor:
+    """A k×k kernel with a single 1 at (⌊k/2⌋, ⌊k/2⌋): the start of a custom kernel."""
+    check("kernel_size", k)
+    w = torch.zeros(k, k)
+    w[k // 2, k // 2] = 1.0
+    return w
+
+
+class KernelError(ValueError):
+    """A grid that is not a usable kernel; `code` and `params` let a page translate it.
+
+    codes: kernel_shape (not k×k with 1 ≤ k ≤ 7), kernel_empty (a blank or non-numeric cell),
+    kernel_too_big (|w| > MAX_KERNEL_ABS or not finite), bias_too_big.
+    """
+
+    def __init__(self, code: str, message: str, **params):
+        self.code = code
+        self.params = params
+        super().__init__(message)
+
+
+def _as_number(v, m: int, n: int) -> float:
+    if isinstance(v, bool):
+        raise KernelError("kernel_empty", f"cell ({m}, {n}) is not a number", m=m, n=n)
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        raise KernelError("kernel_empty", f"cell ({m}, {n}) is empty or not a number", m=m, n=n) from None
+    if math.isnan(f):
+        raise KernelError("kernel_empty", f"cell ({m}, {n}) is empty or not a number", m=m, n=n)
+    if not abs(f) <= MAX_KERNEL_ABS:  # also catches ±inf
+        raise KernelError("kernel_too_big", f"cell ({m}, {n}) = {f} exceeds ±{MAX_KERNEL_ABS:g}",
+                          m=m, n=n, value=f"{f:g}", limit=f"{MAX_KERNEL_ABS:g}")
+    return f
+
+
+def kernel_from_grid(rows) -> torch.Tensor:
+    """A k×k grid of cells (lists, a numpy array, DataFrame values) → (k, k) float tensor w[m, n].
+
+    Every cell must be a finite number with |w| ≤ MAX_KERNEL_ABS; raises KernelError otherwise.
+    """
+    rows = [list(r) for r in rows]
+    k = len(rows)
+    low, high = BOUNDS["kernel_size"].low, BOUNDS["kernel_size"].high
+    if not low <= k <= high or any(len(r) != k for r in rows):
+        raise KernelError("kernel_shape", "the kernel must be a square k×k grid",
+                          low=low, high=high)
+    return torch.tensor([[_as_number(v, m, n) for n, v in enumerate(r)] for m, r in enumerate(rows)])
+
+
+def check_bias(b) -> float:
+    """b as a float, if finite and |b| ≤ MAX_KERNEL_ABS; raises KernelError otherwise."""
+    try:
+        f = float(b)
+    except (TypeError, ValueError):
+        f = math.nan
+    if not abs(f) <= MAX_KERNEL_ABS:
+        raise KernelError("bias_too_big", f"bias {b} is not within ±{MAX_KERNEL_ABS:g}",
+                          value=str(b), limit=f"{MAX_KERNEL_ABS:g}")
+    return f
+
+
+def glorot_filters(C_out: int = 32, C_in: int = 1, k: int = 3, seed: int = 0) -> torch.Tensor:
+    """Random (C_out, C_in, k, k) filters, Keras's glorot_uniform, from a fixed seed.
+
+    w ~ U(−a, a) with a = √(6 / (fan_in + fan_out)), fan_in = C_in·k·k, fan_out = C_out·k·k.
+    """
+    g = torch.Generator().manual_seed(seed)
+    fan_in, fan_out = C_in * k * k, C_out * k * k
+    # a = √(6 / (fan_in + fan_out))
+    a = math.sqrt(6.0 / (fan_in + fan_out))
+    return (torch.rand(C_out, C_in, k, k, generator=g) * 2.0 - 1.0) * a
+
+
+# ----- the convolution lesson on one 2-D image -----------------------------------------------------
+
+def conv_map(x, kernel, bias: float = 0.0, stride: int = 1, padding: int = 0) -> torch.Tensor:
+    """out = x ⋆ w + b for one 2-D image x (H, W) and one kernel w (k, k), in float64:
+    (H, W) → (H_out, W_out). Float64 lets a torch check use the very numbers on screen."""
+    x = torch.as_tensor(x, dtype=torch.float64)
+    w = torch.as_tensor(kernel, dtype=torch.float64)
+    b = torch.tensor([float(bias)], dtype=torch.float64)
+    # (1, 1, H, W) ⋆ (1, 1, k, k) → (1, 1, H_out, W_out)
+    return conv2d(x[None, None], w[None, None], b, stride, padding)[0, 0]
+
+
+def strongest_cell(z: torch.Tensor) -> tuple[int, int]:
+    """(i, j) of the largest |z[i, j]| (first on ties): a cell with something to see."""
+    i, j = divmod(int(z.abs().argmax()), z.shape[1])
+    return i, j
+
+
+def torch_delta(x, kernel, bias: float = 0.0, stride: int = 1, padding: int = 0, loops: bool = False) -> float:
+    """max |ours − F.conv2d| on one 2-D image, in float64: conv2d, or conv2d_loops (slow) if `loops`."""
+    x = torch.as_tensor(x, dtype=torch.float64)[None, None]  # (1, 1, H, W)
+    w = torch.as_tensor(kernel, dtype=torch.float64)[None, None]  # (1, 1, k, k)
+    b = torch.tensor([float(bias)], dtype=torch.float64)
+    ours = (conv2d_loops if loops else conv2d)(x, w, b, stride, padding)
+    return float((ours - F.conv2d(x, w, b, stride=stride, padding=padding)).abs().max())
 
 
 @dataclass(frozen=True)
-class MaxPoolTrace:
-    output: torch.Tensor  # (..., H_out, W_out)
-    rows: torch.Tensor  # (..., H_out, W_out) input row of each max
-    cols: torch.Tensor  # (..., H_out, W_out) input column of each max
+class ManyMaps:
+    """K kernels on one image: K feature maps, and the single sum the 'one formula' mistake gives."""
+
+    maps: torch.Tensor  # (K, H_out, W_out): z_o = w_o ⋆ x + b_o
+    summed: torch.Tensor  # (H_out, W_out): Σ_o z_o
 
 
-def max_pool2d_trace(x: torch.Tensor, kernel_size: int, stride: int | None = None) -> MaxPoolTrace:
-    """Max pooling that also says which input cell each max came from (first one on ties)."""
-    k = kernel_size
-    s = stride if stride is not None else k
-    win = _windows(x, k, k, s, s)
-    # (..., H_out, W_out, k, k) → (..., H_out, W_out, k·k)
-    flat = win.reshape(*win.shape[:-2], k * k)
-    output, idx = flat.max(dim=-1)
-    H_out, W_out = output.shape[-2:]
-    i = torch.arange(H_out, device=x.device).view(-1, 1)
-    j = torch.arange(W_out, device=x.device).view(1, -1)
-    # input cell = window corner (i·s, j·s) + offset inside the window (idx // k, idx % k)
-    rows = i * s + torch.div(idx, k, rounding_mode="floor")
-    cols = j * s + idx % k
-    return MaxPoolTrace(output, rows, cols)
+def many_maps(x, weight: torch.Tensor, bias: torch.Tensor) -> ManyMaps:
+    """Each kernel o of weight (K, 1, k, k) makes its own map of the 2-D image x (on the compute device)."""
+    device = get_device()
+    with torch.no_grad():
+        x_dev = torch.as_tensor(x, dtype=torch.float32).to(device)[None, None]  # (1, 1, H, W)
+        # z_o = w_o ⋆ x + b_o → (1, K, H_out, W_out)
+        maps = conv2d(x_dev, weight.float().to(device), bias.float().to(device))[0].cpu()
+    # (K, H, W) → (H, W): what the wrong formula f(x) = Σ_i w_i * x_i + b would give
+    return ManyMaps(maps, maps.sum(dim=0))
 
 
-def shift_image(x: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
-    """Translate the last two axes by (dy, dx) pixels, filling with zeros (no wrap-around)."""
-    out = torch.zeros_like(x)
-    H, W = x.shape[-2:]
-    if abs(dy) >= H or abs(dx) >= W:
-        return out  # shifted entirely out of the frame
-    src_r = slice(max(0, -dy), min(H, H - dy))
-    dst_r = slice(max(0, dy), min(H, H + dy))
-    src_c = slice(max(0, -dx), min(W, W - dx))
-    dst_c = slice(max(0, dx), min(W, W + dx))
-    out[..., dst_r, dst_c] = x[..., src_r, src_c]
-    return out
+@dataclass(frozen=True)
+class FlipTrace:
+    """Cross-correlation (what F.conv2d computes) beside true convolution (kernel rotated by 180°)."""
+
+    kernel: torch.Tensor  # (k, k) w: the learner's kernel, or sobel_x when theirs is symmetric
+    flipped: torch.Tensor  # (k, k) w[k−1−m, k−1−n]
+    xcorr: torch.Tensor  # x ⋆ w + b
+    conv: torch.Tensor  # x * w + b
+    substituted: bool  # the learner's kernel was symmetric under the flip, so sobel_x is shown
+    delta: float  # max |x ⋆ w − x * w|
+
+
+def flip_demo(x, kernel, bias: float = 0.0, stride: int = 1, padding: int = 0) -> FlipTrace:
+    """x ⋆ w and x * w side by side; a flip-symmetric kernel (both equal) is swapped for sobel_x."""
+    w = torch.as_tensor(kernel, dtype=torch.float64)
+    substituted = torch.equal(w, torch.flip(w, dims=(0, 1)))
+    if substituted:
+        w = preset("sobel_x").double()
+    xcorr = conv_map(x, w, bias, stride, padding)
+    # true convolution = cross-correlation with the kernel rotated by 180°
+    flipped = torch.flip(w, dims=(0, 1))
+    conv = conv_map(x, flipped, bias, stride, padding)
+    return FlipTrace(w, flipped, xcorr, conv, bool(substituted), float((xcorr - conv).abs().max()))
+
+
+@dataclass(frozen=True)
+class ReluTrace:
+    """A feature map before and after ReLU."""
+
+    z: torch.Tensor
+    a: torch.Tensor  # max(0, z)
+    zero_fraction: float  # share of cells ReLU sets to 0
+
+
+def relu_map(z: torch.Tensor) -> ReluTrace:
+    a = relu(z)
+    return ReluTrace(z, a, float((a == 0).double().mean()))

@@ -13,7 +13,7 @@ as the right form, so a page can put the two side by side with numbers:
 - the self-attention flow drawn as Q → K → V → dot → softmax: the softmax moved to the end,
   softmax(Q Kᵀ V / √d_k) over the feature axis, which no longer averages the rows of V.
 
-The right forms are engine.ops.conv.conv2d, engine.ops.conv.max_pool2d and
+The right forms are engine.ops.conv.conv2d, engine.ops.pooling.max_pool2d and
 engine.ops.attention.scaled_dot_product; the remaining errata (the (1/d_v) attention identity, the
 FFN's outer activation, the LSTM without a cell state, PE sin = cos) live beside their lessons
 (engine.ops.attention_setup, engine.ops.transformer_setup, engine.ops.lstm_units, engine.ops.positional).
@@ -25,7 +25,8 @@ import math
 
 import torch
 
-from engine.ops.conv import conv2d, max_pool2d
+from engine.ops.conv import conv2d
+from engine.ops.pooling import max_pool2d
 
 
 def conv_without_window(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:

@@ -1,8 +1,9 @@
-"""What the pooling lesson computes beyond engine.ops.conv: one pooled cell with its window, a
-ReLU feature map to pool, and the translation demo (how much a small shift changes a map
-before and after pooling).
+"""Pooling from scratch (max and average, equal to torch's), and what the pooling lesson computes
+with it: one pooled cell with its window, a ReLU feature map to pool, the checks against torch,
+and the translation demo (how much a small shift changes a map before and after pooling).
 
-Everything is a pure function of tensors; images are 2-D (H, W) here.
+The ops take torch's layout (N, C, H, W) (any leading axes, in fact); the lesson's functions take
+2-D maps (H, W). Everything is a pure function of tensors.
 """
 
 from __future__ import annotations
@@ -10,15 +11,76 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 
-from engine.ops.conv import avg_pool2d, conv2d, max_pool2d, output_size, relu, shift_image
+from engine.ops.conv import KERNEL_PRESETS, conv2d, output_size, relu, windows
 
 MODES = ("max", "avg")
 
 # Edge kernels used when the trained checkpoint is absent (cross-correlation, as conv2d).
-SOBEL_X = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
-SOBEL_Y = SOBEL_X.T.contiguous()
-EDGE_KERNELS = {"sobel_x": SOBEL_X, "sobel_y": SOBEL_Y}
+EDGE_KERNELS = {name: KERNEL_PRESETS[name] for name in ("sobel_x", "sobel_y")}
+
+
+# ----- the ops ---------------------------------------------------------------------------------
+
+def _pair(v: int | tuple[int, int]) -> tuple[int, int]:
+    return (v, v) if isinstance(v, int) else (int(v[0]), int(v[1]))
+
+
+def max_pool2d(x: torch.Tensor, kernel_size, stride=None) -> torch.Tensor:
+    """out[i,j] = max over the k×k window at (i·s, j·s); equal to F.max_pool2d."""
+    k_h, k_w = _pair(kernel_size)
+    s_h, s_w = _pair(stride if stride is not None else kernel_size)
+    # (N, C, H_out, W_out, k_h, k_w) → max over the window
+    return windows(x, k_h, k_w, s_h, s_w).amax(dim=(-2, -1))
+
+
+def avg_pool2d(x: torch.Tensor, kernel_size, stride=None) -> torch.Tensor:
+    """out[i,j] = mean over the k×k window at (i·s, j·s); equal to F.avg_pool2d."""
+    k_h, k_w = _pair(kernel_size)
+    s_h, s_w = _pair(stride if stride is not None else kernel_size)
+    return windows(x, k_h, k_w, s_h, s_w).mean(dim=(-2, -1))
+
+
+@dataclass(frozen=True)
+class MaxPoolTrace:
+    output: torch.Tensor  # (..., H_out, W_out)
+    rows: torch.Tensor  # (..., H_out, W_out) input row of each max
+    cols: torch.Tensor  # (..., H_out, W_out) input column of each max
+
+
+def max_pool2d_trace(x: torch.Tensor, kernel_size: int, stride: int | None = None) -> MaxPoolTrace:
+    """Max pooling that also says which input cell each max came from (first one on ties)."""
+    k = kernel_size
+    s = stride if stride is not None else k
+    win = windows(x, k, k, s, s)
+    # (..., H_out, W_out, k, k) → (..., H_out, W_out, k·k)
+    flat = win.reshape(*win.shape[:-2], k * k)
+    output, idx = flat.max(dim=-1)
+    H_out, W_out = output.shape[-2:]
+    i = torch.arange(H_out, device=x.device).view(-1, 1)
+    j = torch.arange(W_out, device=x.device).view(1, -1)
+    # input cell = window corner (i·s, j·s) + offset inside the window (idx // k, idx % k)
+    rows = i * s + torch.div(idx, k, rounding_mode="floor")
+    cols = j * s + idx % k
+    return MaxPoolTrace(output, rows, cols)
+
+
+def shift_image(x: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
+    """Translate the last two axes by (dy, dx) pixels, filling with zeros (no wrap-around)."""
+    out = torch.zeros_like(x)
+    H, W = x.shape[-2:]
+    if abs(dy) >= H or abs(dx) >= W:
+        return out  # shifted entirely out of the frame
+    src_r = slice(max(0, -dy), min(H, H - dy))
+    dst_r = slice(max(0, dy), min(H, H + dy))
+    src_c = slice(max(0, -dx), min(W, W - dx))
+    dst_c = slice(max(0, dx), min(W, W + dx))
+    out[..., dst_r, dst_c] = x[..., src_r, src_c]
+    return out
+
+
+# ----- the pooling lesson on one 2-D map ---------------------------------------------------------
 
 
 def pool(x: torch.Tensor, mode: str, kernel_size: int, stride: int) -> torch.Tensor:
@@ -151,3 +213,43 @@ def pooled_sizes(n: int, kernel_size: int, stride: int, times: int = 2) -> list[
     for _ in range(times):
         sizes.append(output_size(sizes[-1], kernel_size, stride))
     return sizes
+
+
+@dataclass(frozen=True)
+class PooledMap:
+    """A 2-D map pooled once, with where each max came from (the max trace, whatever the mode)."""
+
+    output: torch.Tensor  # (H_out, W_out): max or mean of each window
+    rows: torch.Tensor  # (H_out, W_out) input row of each window's max
+    cols: torch.Tensor  # (H_out, W_out) input column of each window's max
+
+
+def pooled_map(x: torch.Tensor, mode: str, kernel_size: int, stride: int) -> PooledMap:
+    """Pool a 2-D map (H, W) by max or mean; the argmax cells come with it either way."""
+    # (H, W) → (1, 1, H, W), torch's layout
+    tr = max_pool2d_trace(x[None, None], kernel_size, stride)
+    out = tr.output if mode == "max" else avg_pool2d(x[None, None], kernel_size, stride)
+    return PooledMap(out[0, 0], tr.rows[0, 0], tr.cols[0, 0])
+
+
+@dataclass(frozen=True)
+class PoolChecks:
+    """max |ours − torch| on one map, in float64."""
+
+    max: float  # max_pool2d vs F.max_pool2d
+    avg: float  # avg_pool2d vs F.avg_pool2d
+    indices: float  # max_pool2d_trace's (row, col) vs F.max_pool2d's return_indices
+
+
+def torch_checks(x: torch.Tensor, kernel_size: int, stride: int) -> PoolChecks:
+    """Our pooling ops against torch's on the 2-D map x (H, W)."""
+    k, s = kernel_size, stride
+    x64 = x.to(torch.float64)[None, None]  # (1, 1, H, W)
+    tr = max_pool2d_trace(x64, k, s)
+    _, torch_idx = F.max_pool2d(x64, k, s, return_indices=True)
+    return PoolChecks(
+        max=float((max_pool2d(x64, k, s) - F.max_pool2d(x64, k, s)).abs().max()),
+        avg=float((avg_pool2d(x64, k, s) - F.avg_pool2d(x64, k, s)).abs().max()),
+        # torch's index is the flat position in the input: row·W + col
+        indices=float((tr.rows * x.shape[-1] + tr.cols - torch_idx).abs().max()),
+    )

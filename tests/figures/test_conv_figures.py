@@ -11,8 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from engine.ops.conv import conv_cell, output_size
-from engine.ops.kernels import preset
+from engine.ops.conv import conv_cell, output_size, preset
 from figures import conv as cf
 
 

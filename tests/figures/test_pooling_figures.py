@@ -7,7 +7,7 @@ import plotly.graph_objects as go
 import pytest
 import torch
 
-from engine.ops.conv import max_pool2d_trace
+from engine.ops.pooling import max_pool2d_trace
 from figures.pooling import (
     HIGHLIGHT,
     WINNER,

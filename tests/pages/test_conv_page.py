@@ -15,7 +15,7 @@ from google.protobuf import text_format
 from streamlit.testing.v1 import AppTest
 
 from engine.models.cnn import CHECKPOINT
-from engine.ops.kernels import KERNEL_PRESETS, preset
+from engine.ops.conv import KERNEL_PRESETS, preset
 from figures import conv as cf
 from tests.pages.apptest import open_page
 

@@ -1,26 +1,39 @@
-"""engine.ops.conv against torch, in float64 with fixed seeds, over many shapes."""
+"""engine.ops.conv: the ops against torch (float64, fixed seeds, many shapes), the preset kernels do
+what their comments say, grid and bias validation, and the lesson helpers."""
 
 from __future__ import annotations
 
 import itertools
+import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from engine.limits import MAX_KERNEL_ABS, LimitError
 from engine.ops.conv import (
-    avg_pool2d,
+    KERNEL_PRESETS,
+    KernelError,
+    centred_impulse,
+    check_bias,
     conv2d,
     conv2d_loops,
     conv_cell,
+    conv_map,
     convolve2d,
-    max_pool2d,
-    max_pool2d_trace,
+    flip_demo,
+    glorot_filters,
+    kernel_from_grid,
+    many_maps,
     output_size,
+    preset,
     relu,
-    shift_image,
+    relu_map,
+    strongest_cell,
+    torch_delta,
 )
 
 TOL = 1e-6
@@ -148,83 +161,6 @@ def test_output_size_rejects_kernel_larger_than_padded_input(n, k, p):
         output_size(n, k, 1, p)
 
 
-# ----- pooling ----------------------------------------------------------------------------
-
-POOL_CASES = [
-    # (H, W, k, s)
-    (28, 28, 2, None),
-    (26, 26, 2, 2),
-    (9, 7, 3, 1),
-    (10, 11, 3, 2),
-    (8, 8, 4, 4),
-    (7, 9, 2, 3),
-    (5, 6, 1, 1),
-    (13, 13, 4, 2),
-]
-
-
-@pytest.mark.parametrize("H,W,k,s", POOL_CASES)
-def test_max_pool2d_matches_torch(H, W, k, s):
-    x = _rand(2, 3, H, W, seed=13)
-    assert _max_delta(max_pool2d(x, k, s), F.max_pool2d(x, k, s)) < TOL
-
-
-@pytest.mark.parametrize("H,W,k,s", POOL_CASES)
-def test_avg_pool2d_matches_torch(H, W, k, s):
-    x = _rand(2, 3, H, W, seed=14)
-    assert _max_delta(avg_pool2d(x, k, s), F.avg_pool2d(x, k, s)) < TOL
-
-
-def test_pooling_rectangular_window():
-    x = _rand(1, 2, 9, 10, seed=15)
-    assert _max_delta(max_pool2d(x, (2, 3), (1, 2)), F.max_pool2d(x, (2, 3), (1, 2))) < TOL
-    assert _max_delta(avg_pool2d(x, (3, 2), (2, 1)), F.avg_pool2d(x, (3, 2), (2, 1))) < TOL
-
-
-@settings(max_examples=30, deadline=None, derandomize=True)
-@given(H=st.integers(1, 12), W=st.integers(1, 12), k=st.integers(1, 4), s=st.integers(1, 4),
-       seed=st.integers(0, 2**16))
-def test_pooling_property(H, W, k, s, seed):
-    if k > H or k > W:
-        return
-    x = _rand(1, 2, H, W, seed=seed)
-    assert _max_delta(max_pool2d(x, k, s), F.max_pool2d(x, k, s)) < TOL
-    assert _max_delta(avg_pool2d(x, k, s), F.avg_pool2d(x, k, s)) < TOL
-
-
-@pytest.mark.parametrize("H,W,k,s", [(28, 28, 2, None), (9, 7, 3, 1), (10, 11, 3, 2), (8, 8, 4, 4), (7, 9, 2, 3), (26, 26, 3, 2)])
-def test_max_pool2d_trace_matches_torch_indices(H, W, k, s):
-    x = _rand(2, 3, H, W, seed=16)
-    tr = max_pool2d_trace(x, k, s)
-    ref, ref_idx = F.max_pool2d(x, k, s, return_indices=True)
-    assert _max_delta(tr.output, ref) < TOL
-    assert tr.rows.shape == tr.cols.shape == ref.shape
-    # torch's index is the flat position in each (H, W) plane: row·W + col
-    assert torch.equal(tr.rows * W + tr.cols, ref_idx)
-
-
-@pytest.mark.parametrize("k,s", [(2, None), (3, 1), (3, 2), (4, 3)])
-def test_max_pool2d_trace_invariant_points_at_the_max(k, s):
-    x = _rand(13, 11, seed=17)
-    tr = max_pool2d_trace(x, k, s)
-    # x[rows, cols] is exactly the max it reports
-    assert torch.equal(x[tr.rows, tr.cols], tr.output)
-    s_ = s or k
-    H_out, W_out = tr.output.shape
-    for i in range(H_out):
-        for j in range(W_out):
-            # each source cell lies inside its own window at (i·s, j·s)
-            assert i * s_ <= tr.rows[i, j] < i * s_ + k
-            assert j * s_ <= tr.cols[i, j] < j * s_ + k
-
-
-def test_max_pool2d_trace_ties_pick_first():
-    x = torch.zeros(1, 1, 4, 4, dtype=torch.float64)
-    tr = max_pool2d_trace(x, 2)
-    assert torch.equal(tr.rows[0, 0], torch.tensor([[0, 0], [2, 2]]))
-    assert torch.equal(tr.cols[0, 0], torch.tensor([[0, 2], [0, 2]]))
-
-
 # ----- conv_cell --------------------------------------------------------------------------
 
 
@@ -271,7 +207,7 @@ def test_conv_cell_trace_is_frozen():
         cell.total = 0.0  # type: ignore[misc]
 
 
-# ----- relu, shift_image ------------------------------------------------------------------
+# ----- relu ------------------------------------------------------------------------
 
 
 def test_relu_matches_torch():
@@ -280,41 +216,155 @@ def test_relu_matches_torch():
     assert bool((relu(x) >= 0).all())
 
 
-@pytest.mark.parametrize("dy,dx", [(0, 0), (1, 0), (0, -2), (2, 1), (-1, -1), (-3, 2), (4, -4)])
-def test_shift_image(dy, dx):
-    x = _rand(2, 10, 12, seed=23) + 5.0  # strictly positive so zeros are visibly fill
-    out = shift_image(x, dy, dx)
-    assert out.shape == x.shape
-    H, W = x.shape[-2:]
-    # moved pixels: out[r + dy, c + dx] = x[r, c]
-    for r in range(H):
-        for c in range(W):
-            if 0 <= r + dy < H and 0 <= c + dx < W:
-                assert torch.equal(out[:, r + dy, c + dx], x[:, r, c])
-    # zero fill: exactly H·W − (H−|dy|)(W−|dx|) pixels per plane are zero
-    n_zero = H * W - (H - abs(dy)) * (W - abs(dx))
-    assert int((out[0] == 0).sum()) == n_zero
-    # shifting back recovers the interior that never left the frame
-    back = shift_image(out, -dy, -dx)
-    rows = slice(max(0, -dy), H - max(0, dy))
-    cols = slice(max(0, -dx), W - max(0, dx))
-    assert torch.equal(back[..., rows, cols], x[..., rows, cols])
+# ----- kernel presets, grids, Glorot filters --------------------------------------------------
 
 
-def test_shift_image_out_of_frame_is_all_zero():
-    x = _rand(5, 5, seed=24)
-    assert bool((shift_image(x, 5, 0) == 0).all())
-    assert bool((shift_image(x, 0, -7) == 0).all())
+def test_presets_are_the_documented_names_and_3x3():
+    assert list(KERNEL_PRESETS) == ["identity", "edges", "sobel_x", "sobel_y", "blur", "sharpen"]
+    assert all(w.shape == (3, 3) and w.dtype == torch.float32 for w in KERNEL_PRESETS.values())
 
 
-@pytest.mark.parametrize("shape", [(9, 10), (3, 9, 10), (2, 3, 9, 10)])
-def test_pooling_any_leading_axes(shape):
-    # pages pool a single 2-D feature map as well as (N, C, H, W) batches
-    x = _rand(*shape, seed=25)
-    x4 = x.reshape(-1, 1, 9, 10)
-    for k, s in ((2, None), (3, 2)):
-        ref = F.max_pool2d(x4, k, s).reshape(*shape[:-2], *F.max_pool2d(x4, k, s).shape[-2:])
-        assert _max_delta(max_pool2d(x, k, s), ref) < TOL
-        ref_avg = F.avg_pool2d(x4, k, s).reshape(ref.shape)
-        assert _max_delta(avg_pool2d(x, k, s), ref_avg) < TOL
-        assert _max_delta(max_pool2d_trace(x, k, s).output, ref) < TOL
+def test_preset_formulas_in_comments():
+    I = preset("identity")
+    # identity: out = x
+    x = torch.rand(1, 1, 8, 8)
+    torch.testing.assert_close(conv2d(x, I[None, None], padding=1), x)
+    # edges: 8·centre − Σ 8 neighbours, zero on flat regions
+    assert preset("edges").sum() == 0 and preset("edges")[1, 1] == 8
+    # sobel_y is sobel_x transposed; sobel_x = [1 2 1]ᵀ ⊗ [−1 0 1]
+    torch.testing.assert_close(preset("sobel_y"), preset("sobel_x").T)
+    torch.testing.assert_close(preset("sobel_x"), torch.outer(torch.tensor([1.0, 2, 1]), torch.tensor([-1.0, 0, 1])))
+    # blur: [1 2 1]ᵀ[1 2 1]/16, weights sum to 1
+    torch.testing.assert_close(preset("blur"), torch.outer(torch.tensor([1.0, 2, 1]), torch.tensor([1.0, 2, 1])) / 16)
+    assert float(preset("blur").sum()) == pytest.approx(1.0)
+    # sharpen = identity + (4·centre − Σ 4 neighbours)
+    cross = torch.tensor([[0.0, -1, 0], [-1, 4, -1], [0, -1, 0]])
+    torch.testing.assert_close(preset("sharpen"), I + cross)
+
+
+def test_sobel_x_responds_to_brightening_to_the_right():
+    ramp = torch.arange(6.0).repeat(6, 1)  # brighter to the right
+    out = F.conv2d(ramp[None, None], preset("sobel_x")[None, None])
+    assert (out > 0).all()
+
+
+def test_preset_returns_a_copy():
+    w = preset("identity")
+    w[1, 1] = 5.0
+    assert KERNEL_PRESETS["identity"][1, 1] == 1.0
+
+
+@pytest.mark.parametrize("k", range(1, 8))
+def test_centred_impulse(k):
+    w = centred_impulse(k)
+    assert w.shape == (k, k) and w.sum() == 1 and w[k // 2, k // 2] == 1
+
+
+def test_centred_impulse_is_bounded():
+    with pytest.raises(LimitError):
+        centred_impulse(8)
+
+
+def test_kernel_from_grid_accepts_numbers_and_strings_of_numbers():
+    w = kernel_from_grid([[1, "2.5", -3], [0, 0, 0], [np.float64(0.5), 1e-3, MAX_KERNEL_ABS]])
+    assert w.shape == (3, 3)
+    assert w[0, 1] == 2.5 and w[2, 2] == MAX_KERNEL_ABS
+
+
+@pytest.mark.parametrize("bad,code,where", [
+    (None, "kernel_empty", (1, 2)),
+    (float("nan"), "kernel_empty", (1, 2)),
+    ("abc", "kernel_empty", (1, 2)),
+    ("", "kernel_empty", (1, 2)),
+    (True, "kernel_empty", (1, 2)),
+    (1e9, "kernel_too_big", (1, 2)),
+    (-MAX_KERNEL_ABS - 0.1, "kernel_too_big", (1, 2)),
+    (float("inf"), "kernel_too_big", (1, 2)),
+])
+def test_kernel_from_grid_names_the_bad_cell(bad, code, where):
+    rows = [[0.0] * 3 for _ in range(3)]
+    rows[where[0]][where[1]] = bad
+    with pytest.raises(KernelError) as e:
+        kernel_from_grid(rows)
+    assert e.value.code == code
+    assert (e.value.params["m"], e.value.params["n"]) == where
+
+
+def test_kernel_from_grid_works_on_dataframe_values():
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame([[1.0, None], [0.0, 2.0]])
+    with pytest.raises(KernelError) as e:
+        kernel_from_grid(frame.to_numpy(dtype=object))
+    assert e.value.code == "kernel_empty" and e.value.params == {"m": 0, "n": 1}
+
+
+@pytest.mark.parametrize("rows", [[], [[1, 2], [3]], [[1, 2, 3], [4, 5, 6]], [[0.0] * 8 for _ in range(8)]])
+def test_kernel_from_grid_rejects_non_square_or_oversized(rows):
+    with pytest.raises(KernelError) as e:
+        kernel_from_grid(rows)
+    assert e.value.code == "kernel_shape"
+
+
+def test_check_bias():
+    assert check_bias(0.5) == 0.5
+    assert check_bias(-MAX_KERNEL_ABS) == -MAX_KERNEL_ABS
+    for bad in (MAX_KERNEL_ABS + 1, float("nan"), float("inf"), "x", None):
+        with pytest.raises(KernelError) as e:
+            check_bias(bad)
+        assert e.value.code == "bias_too_big"
+
+
+def test_glorot_filters_bound_and_seed():
+    w = glorot_filters(32, 1, 3, seed=0)
+    assert w.shape == (32, 1, 3, 3)
+    # a = √(6 / (fan_in + fan_out)), fan_in = 1·3·3, fan_out = 32·3·3
+    a = math.sqrt(6 / (9 + 288))
+    assert float(w.abs().max()) <= a
+    assert float(w.abs().max()) > 0.9 * a  # 288 draws come close to the bound
+    torch.testing.assert_close(w, glorot_filters(32, 1, 3, seed=0))
+    assert not torch.equal(w, glorot_filters(32, 1, 3, seed=1))
+
+
+# ----- the lesson on one 2-D image ----------------------------------------------------------------
+
+
+def test_conv_map_equals_torch_and_strongest_cell_is_the_largest_magnitude():
+    x, w = _rand(12, 10, seed=3), _rand(3, 3, seed=4)
+    z = conv_map(x, w, 0.5, stride=2, padding=1)
+    ref = F.conv2d(x[None, None], w[None, None], torch.tensor([0.5], dtype=torch.float64), stride=2, padding=1)
+    assert _max_delta(z, ref[0, 0]) < TOL
+    i, j = strongest_cell(z)
+    assert abs(float(z[i, j])) == float(z.abs().max())
+
+
+@pytest.mark.parametrize("loops", [False, True])
+def test_torch_delta_is_tiny_for_both_implementations(loops):
+    x = _rand(9, 9, seed=5).numpy()  # a numpy digit, as the pages hold it
+    assert torch_delta(x, _rand(3, 3, seed=6), 0.25, stride=2, padding=1, loops=loops) < TOL
+
+
+def test_many_maps_are_one_map_per_kernel_and_their_sum():
+    x, weight, bias = _rand(10, 10, seed=7).float(), glorot_filters(5, 1, 3, seed=1), torch.arange(5.0)
+    mm = many_maps(x, weight, bias)
+    ref = F.conv2d(x[None, None], weight, bias)[0]
+    assert mm.maps.shape == (5, 8, 8) and _max_delta(mm.maps.double(), ref.double()) < 1e-4
+    assert _max_delta(mm.summed.double(), ref.sum(0).double()) < 1e-4
+
+
+def test_flip_demo_swaps_a_symmetric_kernel_for_sobel_x_and_convolves_with_the_rotated_kernel():
+    x = _rand(8, 8, seed=8)
+    sym = flip_demo(x, preset("blur"), 0.0)
+    assert sym.substituted and torch.equal(sym.kernel, preset("sobel_x").double())
+    w = _rand(3, 3, seed=9)
+    tr = flip_demo(x, w, 0.1, stride=1, padding=1)
+    assert not tr.substituted and torch.equal(tr.flipped, torch.flip(w, dims=(0, 1)))
+    assert _max_delta(tr.conv, convolve2d(x[None, None], w[None, None], torch.tensor([0.1], dtype=torch.float64),
+                                          1, 1)[0, 0]) < TOL
+    assert tr.delta == pytest.approx(float((tr.xcorr - tr.conv).abs().max()))
+
+
+def test_relu_map_counts_the_zeros():
+    z = torch.tensor([[-1.0, 0.0], [2.0, -3.0]], dtype=torch.float64)
+    tr = relu_map(z)
+    assert torch.equal(tr.a, torch.tensor([[0.0, 0.0], [2.0, 0.0]], dtype=torch.float64))
+    assert tr.zero_fraction == 0.75
