@@ -22,7 +22,7 @@ pages = {
     ],
     t("nav_rnn_group"): [
         st.Page("views/rnn.py", title=t("nav_rnn"), icon=":material/replay:", url_path="rnn"),
-        st.Page("views/lstm.py", title=t("nav_lstm"), icon=":material/memory:", url_path="lstm"),
+        st.Page("views/lstm/page.py", title=t("nav_lstm"), icon=":material/memory:", url_path="lstm"),
         st.Page("views/gru.py", title=t("nav_gru"), icon=":material/join:", url_path="gru"),
     ],
     t("nav_attn_group"): [
