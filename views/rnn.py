@@ -6,17 +6,18 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 import torch
-import torch.nn.functional as F
 
-from engine.data.corpus import UNK, VOCAB, encode, unknown_chars
+from engine.data.corpus import UNK, VOCAB, encode, one_hot, unknown_chars
 from engine.limits import BOUNDS
 from engine.ops.recurrent import (
+    WEIGHTS,
     hidden_grad_norms,
     rnn,
     rnn_step,
     scale_spectral_radius,
-    seeded_uniform,
+    torch_gap,
 )
+from engine.ops.recurrent_units import CharWeights, GateTerms, predict, random_char_model, unit_step
 from figures.recurrent import grad_norm_figure, hidden_heatmap, token_label
 from widgets import blocks
 from widgets.blocks import show_code, torch_check
@@ -35,10 +36,9 @@ def checked(name: str, value: int) -> int:
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def seeded_weights(H: int, seed: int) -> dict[str, torch.Tensor]:
+def seeded_weights(H: int, seed: int) -> CharWeights:
     """Random weights as torch initialises nn.RNN and nn.Linear: uniform(−1/√H, 1/√H), seeded."""
-    return seeded_uniform(dict(W_ih=(H, V), W_hh=(H, H), b_ih=(H,), b_hh=(H,), W_hy=(V, H), b_y=(V,)),
-                          H, seed)
+    return random_char_model("rnn", V, H, seed)
 
 
 def num(v: float, digits: int = 3) -> str:
@@ -55,17 +55,16 @@ def recurrent_terms(w_row: torch.Tensor, h_prev: torch.Tensor) -> str:
     return r" \\ &\qquad + ".join(lines)
 
 
-def unit_formula(step: int, j: int, c: int, W: dict, h_prev: torch.Tensor, a: float, h: float) -> str:
+def unit_formula(step: int, j: int, c: int, g: GateTerms) -> str:
     """h_t[j] written out with the live numbers (x_t is one-hot at id c)."""
-    s_hh = float(W["W_hh"][j] @ h_prev)
-    w_x, b_i, b_h = float(W["W_ih"][j, c]), float(W["b_ih"][j]), float(W["b_hh"][j])
+    s_hh, w_x, b_i, b_h, a, h = g.recurrent, g.w_x, g.b_i, g.b_h, g.pre, g.value
     tp = f"{step - 1}"
     return (
         r"\begin{aligned}"
         rf"h_{{{step}}}[{j}] &= \tanh\Big(\sum_k W_{{ih}}[{j},k]\,x_{{{step}}}[k] + "
         rf"\sum_k W_{{hh}}[{j},k]\,h_{{{tp}}}[k] + b_{{ih}}[{j}] + b_{{hh}}[{j}]\Big) \\"
         rf"\sum_k W_{{ih}}[{j},k]\,x_{{{step}}}[k] &= W_{{ih}}[{j},{c}] = {num(w_x, 4)} \\"
-        rf"\sum_k W_{{hh}}[{j},k]\,h_{{{tp}}}[k] &= {recurrent_terms(W['W_hh'][j], h_prev)} \\"
+        rf"\sum_k W_{{hh}}[{j},k]\,h_{{{tp}}}[k] &= {recurrent_terms(g.w_h, g.h_prev)} \\"
         rf"&= {num(s_hh, 4)} \\"
         rf"h_{{{step}}}[{j}] &= \tanh\big({num(w_x, 4)} + {num(s_hh, 4)} + {num(b_i, 4)} + {num(b_h, 4)}\big) \\"
         rf"&= \tanh({a:.4f}) = {h:.4f}"
@@ -112,16 +111,13 @@ if unknown:
     st.warning(t("unknown_chars", chars=" ".join(f"「{ch}」" for ch in unknown), unk=UNK, id=V - 1))
 st.caption(t("encoding_note", V=V, T=T_len))
 
-W = seeded_weights(H, seed)
+weights = seeded_weights(H, seed)
+W = weights.cell
 # ids (T,) → one-hot x (T, B=1, D=V)
-x = F.one_hot(ids, V).to(torch.float64)[:, None, :]
-with torch.no_grad():
-    trace = rnn(x, W["W_ih"], W["W_hh"], W["b_ih"], W["b_hh"])
+x = one_hot(ids, V)
+trace = rnn(x, *(W[name] for name in WEIGHTS))
 # (T, 1, H) → (T, H)
 h = trace.h[:, 0]
-pre = trace.pre[:, 0]
-# h_0 = 0 prepended: hs[t] is h_t for t = 0..T
-hs = torch.cat([trace.h0, h])
 
 # ----- the unrolled steps -----------------------------------------------------------------
 st.header(t("unrolled_header"))
@@ -151,8 +147,7 @@ step, j = min(int(step), T_len), min(int(j), H - 1)
 c = int(ids[step - 1])
 st.markdown(t("cell_sentence", step=step, ch=token_label(chars[step - 1]), c=c, j=j, H=H,
               prev=step - 1))
-st.latex(unit_formula(step, j, c, W, hs[step - 1], float(pre[step - 1, j]),
-                      float(h[step - 1, j])))
+st.latex(unit_formula(step, j, c, unit_step("rnn", W, trace, c, step - 1, j).gates["h"]))
 if H > MAX_TERMS:
     st.caption(t("terms_cut", shown=MAX_TERMS, H=H))
 
@@ -160,17 +155,12 @@ if H > MAX_TERMS:
 st.header(t("output_header"))
 st.latex(r"y_t = W_{hy}\,h_t + b_y, \qquad p_t = \mathrm{softmax}(y_t)")
 st.warning(t("untrained"))
-with torch.no_grad():
-    # (T, H) @ (H, V) → logits (T, V)
-    y = h @ W["W_hy"].T + W["b_y"]
-    p = torch.softmax(y, dim=-1)
-    top_p, top_i = p.topk(3, dim=-1)
+top = predict(h, weights.head["W_hy"], weights.head["b_y"], ids).top(3)
 st.dataframe(pd.DataFrame({
     t("col_t"): list(range(1, T_len + 1)),
     t("col_char"): [token_label(ch) for ch in chars],
     t("col_next"): [token_label(ch) for ch in chars[1:]] + ["—"],
-    **{t("col_top", k=r + 1): [f"{token_label(VOCAB[i])}  {100 * q:.1f} %"
-                               for i, q in zip(top_i[:, r].tolist(), top_p[:, r].tolist(), strict=True)]
+    **{t("col_top", k=r + 1): [f"{token_label(VOCAB[row[r][0]])}  {100 * row[r][1]:.1f} %" for row in top]
        for r in range(3)},
 }), hide_index=True, width="stretch", height=min(400, 38 + 35 * T_len))
 st.caption(t("output_help", V=V, uniform=f"{100 / V:.1f}"))
@@ -182,8 +172,8 @@ st.latex(r"\frac{\partial h_T}{\partial h_t} = \prod_{s=t+1}^{T} \frac{\partial 
          r" = \prod_{s=t+1}^{T} \operatorname{diag}\!\left(1 - h_s^2\right) W_{hh}")
 rho = st.slider(t("rho_label"), 0.3, 2.0, 0.9, 0.05, key="rnn_rho", help=t("rho_help"))
 rho = min(max(float(rho), 0.3), 2.0)
-W_hh_rho = scale_spectral_radius(W["W_hh"], rho)
-norms = hidden_grad_norms("rnn", x, W["W_ih"], W_hh_rho, W["b_ih"], W["b_hh"])
+W_hh_rho = scale_spectral_radius(W["weight_hh"], rho)
+norms = hidden_grad_norms("rnn", x, W["weight_ih"], W_hh_rho, W["bias_ih"], W["bias_hh"])
 st.plotly_chart(grad_norm_figure(norms, title=t("grad_title", rho=f"{rho:.2f}", T=T_len),
                                  x_title=t("step"), y_title="‖∂h_T/∂h_t‖_F"), key="rnn_grad")
 if T_len > 1:
@@ -198,13 +188,7 @@ show_code(rnn, rnn_step)
 
 st.header(t("check_torch"))
 st.caption(t("check_help", T=T_len, H=H, V=V))
-ref = torch.nn.RNN(V, H, nonlinearity="tanh").double()
-with torch.no_grad():
-    for name, key in (("weight_ih_l0", "W_ih"), ("weight_hh_l0", "W_hh"), ("bias_ih_l0", "b_ih"),
-                      ("bias_hh_l0", "b_hh")):
-        getattr(ref, name).copy_(W[key])
-    out, _ = ref(x)
-torch_check(float((trace.h - out).abs().max()), "nn.RNN")
+torch_check(torch_gap("rnn", W, x, trace.h), "nn.RNN")
 
 # ----- what next --------------------------------------------------------------------------
 st.header(t("what_next"))

