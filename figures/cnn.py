@@ -1,8 +1,9 @@
 """Figures for the article's CNN: feature-map mosaics, the flattened vector, dense activations,
 probabilities, learned filters, and the LaTeX of each stage with the live numbers substituted.
 
-Every function takes engine results (tensors, arrays, summary rows) and returns a plotly figure
-or a LaTeX string; nothing here runs the network.
+Every function takes engine results (the typed trace engine.models.cnn.CNNTrace and its layer
+records, summary rows, or plain tensors for the mosaic primitives) and returns a plotly figure or
+a LaTeX string; nothing here runs the network.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from engine.models.cnn import LayerRow
+from engine.models.cnn import Cell, CNNLayer, CNNTrace, ConvCellParts, DenseUnit, LayerRow
 from figures.common import DIVERGING, POSITIVE, add_box, as_numpy, bars, heatmap
 
 CELL_BOX = "#F59E0B"  # the cell whose formula is written out
@@ -139,14 +140,29 @@ def maps_figure(maps, channels: Sequence[int], *, signed: bool, title: str | Non
     return fig
 
 
-def flatten_figure(a3, *, title: str | None = None, cell: tuple[int, int, int] | None = None,
+def layer_figures(layer: CNNLayer, lo: int, hi: int, cell: Cell,
+                  titles: tuple[str, str]) -> tuple[go.Figure, go.Figure]:
+    """A layer's channels lo…hi before and after it: z and ReLU(z) for a convolution (z on a
+    signed scale), a and its max-pooled p for a pooling layer. `cell` = (tile, i, j) is the
+    written-out output cell; on the pooling input its whole 2×2 window is outlined."""
+    channels = list(range(lo, hi + 1))
+    conv = layer.kind == "conv"
+    src_cell, box = ((cell.k, cell.i, cell.j), 1) if conv else ((cell.k, 2 * cell.i, 2 * cell.j), 2)
+    before = maps_figure(layer.before[lo : hi + 1], channels, signed=conv, title=titles[0], cell=src_cell, box=box)
+    after = maps_figure(layer.after[lo : hi + 1], channels, signed=False, title=titles[1],
+                        cell=(cell.k, cell.i, cell.j))
+    return before, after
+
+
+def flatten_figure(tr: CNNTrace, *, title: str | None = None, cell: Cell | None = None,
                    height: int = 230) -> go.Figure:
-    """The flattened vector (H·W·C = 576) drawn as H·W rows of C channels: Keras's channels-last order.
+    """The flattened vector f (H·W·C = 576) of a batch-free trace, drawn as H·W rows of C channels:
+    Keras's channels-last order.
 
     Row r = i·W + j holds a3[:, i, j]; reading the rows one after another gives f.
     `cell` = (c, i, j) outlines one element.
     """
-    a3 = as_numpy(a3)
+    a3 = as_numpy(tr.a3)
     C, H, W = a3.shape
     # (C, H, W) → (H, W, C) → (H·W, C): row-major reading of this matrix is the vector f
     rows = a3.transpose(1, 2, 0).reshape(H * W, C)
@@ -157,15 +173,14 @@ def flatten_figure(a3, *, title: str | None = None, cell: tuple[int, int, int] |
     fig.update_yaxes(type="category")
     fig.update_xaxes(showticklabels=False)
     if cell is not None:
-        c, i, j = cell
-        add_box(fig, i * W + j, c, 1, 1, color=CELL_BOX, line_width=2.5)
+        add_box(fig, cell.i * W + cell.j, cell.k, 1, 1, color=CELL_BOX, line_width=2.5)
     return fig
 
 
-def dense_figure(z4, a4, row_labels: tuple[str, str], *, title: str | None = None,
+def dense_figure(tr: CNNTrace, row_labels: tuple[str, str], *, title: str | None = None,
                  unit: int | None = None, height: int = 170) -> go.Figure:
-    """The dense layer's 64 pre-activations z and activations ReLU(z) as a two-row strip."""
-    z = np.stack([as_numpy(z4), as_numpy(a4)])  # (2, 64)
+    """The dense layer's 64 pre-activations z_4 and activations ReLU(z_4) as a two-row strip."""
+    z = np.stack([as_numpy(tr.z4), as_numpy(tr.a4)])  # (2, 64)
     m = symmetric_max(z)
     fig = heatmap(z, title=title, colorscale=DIVERGING, zmid=0.0, zmin=-m, zmax=m, height=height,
                   y_labels=list(row_labels), x_labels=list(range(z.shape[1])))
@@ -177,9 +192,9 @@ def dense_figure(z4, a4, row_labels: tuple[str, str], *, title: str | None = Non
     return fig
 
 
-def probability_figure(probs, *, title: str | None = None, height: int = 300) -> go.Figure:
+def probability_figure(tr: CNNTrace, *, title: str | None = None, height: int = 300) -> go.Figure:
     """softmax probabilities of the 10 digits, the most likely one highlighted."""
-    p = as_numpy(probs)
+    p = as_numpy(tr.probs)
     fig = bars(p, [str(k) for k in range(len(p))], title=title, highlight=int(p.argmax()),
                height=height, fmt=".3f")
     fig.update_yaxes(range=[0, 1.15], tickformat=".0%")
@@ -187,9 +202,9 @@ def probability_figure(probs, *, title: str | None = None, height: int = 300) ->
     return fig
 
 
-def logits_figure(logits, *, title: str | None = None, height: int = 260) -> go.Figure:
+def logits_figure(tr: CNNTrace, *, title: str | None = None, height: int = 260) -> go.Figure:
     """The 10 logits z_k (signed), the largest highlighted."""
-    z = as_numpy(logits)
+    z = as_numpy(tr.logits)
     fig = bars(z, [str(k) for k in range(len(z))], title=title, highlight=int(z.argmax()),
                height=height, fmt=".2f")
     fig.update_xaxes(type="category")
@@ -243,22 +258,23 @@ def conv_formula_latex(layer: int, C_in: int, src: str) -> str:
             rf" W_{l}[c,c',m,n]\; {src}[c',\, i+m,\, j+n] + b_{l}[c], \qquad a_{l} = \max(0,\, z_{l})")
 
 
-def conv_cell_latex(layer: int, c: int, i: int, j: int, parts: Sequence[float], bias: float,
-                    z: float, products: Sequence[tuple[float, float]] | None = None) -> str:
+def conv_cell_latex(layer: int, c: int, i: int, j: int, parts: ConvCellParts) -> str:
     """One conv output cell with the live numbers.
 
-    With one input channel, `products` lists the k·k pairs (w, x); otherwise `parts` holds
-    each input channel's sum Σ_m Σ_n W·x, and the terms shown are those sums.
+    With one input channel the terms shown are the k·k products w·x; otherwise each input
+    channel's sum Σ_m Σ_n W·x.
     """
-    if products is not None:
-        terms = [f"{term(w, 2)}\\cdot{num(x, 2)}" for w, x in products]
-        body = " + ".join(terms[:3]) + r" + \cdots + " + terms[-1]
+    if len(parts.cells) == 1:
+        cell = parts.cells[0]
+        pairs = zip(cell.kernel.flatten().tolist(), cell.patch.flatten().tolist(), strict=True)
+        terms = [f"{term(w, 2)}\\cdot{num(x, 2)}" for w, x in pairs]
     else:
-        shown = [term(v) for v in parts]
-        body = " + ".join(shown[:3]) + r" + \cdots + " + shown[-1]
+        terms = [term(cell.total) for cell in parts.cells]
+    body = " + ".join(terms[:3]) + r" + \cdots + " + terms[-1]
+    z = parts.z
     a = max(0.0, float(z))
     return (r"\begin{aligned}"
-            rf"z_{layer}[{c},{i},{j}] &= {body} + {term(bias)} = {num(z)} \\"
+            rf"z_{layer}[{c},{i},{j}] &= {body} + {term(parts.bias)} = {num(z)} \\"
             rf"a_{layer}[{c},{i},{j}] &= \max(0,\, {num(z)}) = {num(a)}"
             r"\end{aligned}")
 
@@ -273,36 +289,36 @@ def pool_cell_latex(layer: int, c: int, i: int, j: int, window: Sequence[float],
     return rf"p_{layer}[{c},{i},{j}] = \max({values}) = {num(out)}"
 
 
-def flatten_latex(C: int, H: int, W: int, cell: tuple[int, int, int] | None, value: float | None) -> str:
-    """f[(i·W + j)·C + c] = a_3[c, i, j]: Keras flattens channels last."""
+def flatten_latex(tr: CNNTrace, cell: Cell | None = None) -> str:
+    """f[(i·W + j)·C + c] = a_3[c, i, j]: Keras flattens channels last; `cell` = (c, i, j) written out."""
+    C, H, W = tr.a3.shape
     lines = [rf"f[(i\cdot {W} + j)\cdot {C} + c] &= a_3[c,i,j]"]
-    if cell is not None and value is not None:
-        c, i, j = cell
+    if cell is not None:
+        c, i, j = cell.k, cell.i, cell.j
         k = (i * W + j) * C + c
         lines.append(rf"f[{k}] &= f[({i}\cdot {W} + {j})\cdot {C} + {c}]")
-        lines.append(rf"&= a_3[{c},{i},{j}] = {num(value)}")
+        lines.append(rf"&= a_3[{c},{i},{j}] = {num(float(tr.a3[c, i, j]))}")
     return r"\begin{aligned}" + r" \\ ".join(lines) + r"\end{aligned}"
 
 
-def dense_latex(layer: int, src: str, n_in: int, u: int, dot: float, bias: float, z: float,
-                relu: bool = True) -> str:
+def dense_latex(unit: DenseUnit, src: str, relu: bool = True) -> str:
     """z_l[u] = Σ_k W_l[u,k] src[k] + b_l[u], with the live numbers for unit u."""
-    l = layer
-    lines = [rf"z_{l}[u] &= \sum_{{k=0}}^{{{n_in - 1}}} W_{l}[u,k]\, {src}[k] + b_{l}[u]",
-             rf"z_{l}[{u}] &= {num(dot)} + {term(bias)} = {num(z)}"]
+    l, u = unit.layer, unit.unit
+    lines = [rf"z_{l}[u] &= \sum_{{k=0}}^{{{unit.n_in - 1}}} W_{l}[u,k]\, {src}[k] + b_{l}[u]",
+             rf"z_{l}[{u}] &= {num(unit.dot)} + {term(unit.bias)} = {num(unit.z)}"]
     if relu:
-        lines.append(rf"a_{l}[{u}] &= \max(0,\, {num(z)}) = {num(max(0.0, float(z)))}")
+        lines.append(rf"a_{l}[{u}] &= \max(0,\, {num(unit.z)}) = {num(max(0.0, unit.z))}")
     return r"\begin{aligned}" + r" \\ ".join(lines) + r"\end{aligned}"
 
 
-def softmax_latex(logits, probs, k: int | None = None, per_line: int = 5) -> str:
+def softmax_latex(tr: CNNTrace, k: int | None = None, per_line: int = 5) -> str:
     """ŷ[k] = e^{z_5[k]} / Σ_j e^{z_5[j]} with the live logits z_5, for class k (default: the top one).
 
     The sum is written out `per_line` terms a line and its value gets a line of its own, so
     the formula stays narrow enough for its column.
     """
-    z = as_numpy(logits)
-    p = as_numpy(probs)
+    z = as_numpy(tr.logits)
+    p = as_numpy(tr.probs)
     k = int(p.argmax()) if k is None else k
     # S = Σ_j e^{z_j}
     S = float(np.exp(z).sum())

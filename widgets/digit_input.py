@@ -66,7 +66,7 @@ def digit_input(key: str = "digit") -> np.ndarray:
                 _upload(t, key)
         with right:
             _show_current(t)
-    return current_digit()["image"]
+    return np.asarray(current_digit()["image"], dtype=np.float32)  # (28, 28) in [0, 1]
 
 
 def _draw(t: T, key: str) -> None:

@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
 import pytest
 import torch
 
-from engine.models.cnn import SeedCNN, summary, trace
+from engine.models.cnn import Cell, ConvCellParts, DenseUnit, SeedCNN, summary, trace
+from engine.ops.conv import ConvCellTrace
 from figures import cnn as fc
 
 
 @pytest.fixture(scope="module")
 def v():
+    """A batch-free trace, as the page hands it to the figures."""
     torch.manual_seed(0)
     model = SeedCNN().eval()
-    tr = trace(model, torch.rand(1, 1, 28, 28))
-    return {name: getattr(tr, name)[0].double() for name in tr.__dataclass_fields__}
+    return trace(model, torch.rand(1, 1, 28, 28)).image(0)
 
 
 def _balanced(s: str) -> bool:
@@ -38,7 +40,7 @@ def test_num_and_term_formatting():
 
 
 def test_maps_figure_is_one_heatmap_with_the_cell_outlined(v):
-    maps = v["z2"][4:20]  # channels 4 … 19, (16, 11, 11)
+    maps = v.z2[4:20]  # channels 4 … 19, (16, 11, 11)
     fig = fc.maps_figure(maps, list(range(4, 20)), signed=True, cell=(9, 2, 3))
     assert len(fig.data) == 1 and fig.data[0].type == "heatmap"
     z = np.asarray(fig.data[0].z, dtype=float)
@@ -71,14 +73,14 @@ def _labels_sit_in_the_bands(fig, H: int, band: int) -> None:
 
 
 def test_labels_never_cover_the_maps(v):
-    for maps in (v["z1"][:16], v["p1"][:16], v["a3"][:32]):
+    for maps in (v.z1[:16], v.p1[:16], v.a3[:32]):
         K, H, W = maps.shape
         fig = fc.maps_figure(maps, list(range(K)), signed=False)
         _labels_sit_in_the_bands(fig, H, fc.label_band(W, fc.mosaic_columns(K, H)))
 
 
 def test_large_maps_get_four_columns_and_a_fitting_height(v):
-    fig = fc.maps_figure(v["z1"][:16], list(range(16)), signed=True)
+    fig = fc.maps_figure(v.z1[:16], list(range(16)), signed=True)
     z = np.asarray(fig.data[0].z, dtype=float)
     b = fc.label_band(26, 4)
     assert z.shape == (4 * (26 + b), 4 * 27 - 1)
@@ -92,25 +94,41 @@ def test_conv_formula_drops_the_channel_sum_for_one_input_channel():
 
 
 def test_maps_figure_for_a_pooling_window_outlines_2x2(v):
-    fig = fc.maps_figure(v["a1"][:8], list(range(8)), signed=False, cell=(0, 4, 6), box=2)
+    fig = fc.maps_figure(v.a1[:8], list(range(8)), signed=False, cell=(0, 4, 6), box=2)
     _, box = fig.layout.shapes
     assert (box.x1 - box.x0, box.y1 - box.y0) == (2, 2)
     assert fig.data[0].zmin == 0.0
 
 
+def test_layer_figures_take_the_typed_layer_record(v):
+    conv = v.layer("conv2")
+    assert (conv.kind, conv.index, conv.source_name) == ("conv", 2, "p_1")
+    assert conv.before is v.z2 and conv.after is v.a2 and conv.source is v.p1
+    before, after = fc.layer_figures(conv, 4, 19, Cell(9, 2, 3), ("z", "a"))
+    assert before.data[0].zmin == -before.data[0].zmax  # z is signed
+    assert after.data[0].zmin == 0.0 and [a.text for a in after.layout.annotations][:2] == ["4", "5"]
+    pool = v.layer("pool1")
+    assert pool.before is v.a1 and pool.after is v.p1
+    before, _ = fc.layer_figures(pool, 0, 7, Cell(0, 2, 3), ("a", "p"))
+    _, box = before.layout.shapes  # the whole 2×2 window at (2i, 2j)
+    assert (box.x1 - box.x0, box.y1 - box.y0) == (2, 2)
+    with pytest.raises(KeyError):
+        v.layer("fc1")
+
+
 def test_flatten_figure_reads_channels_last(v):
-    a3 = v["a3"]  # (64, 3, 3)
-    fig = fc.flatten_figure(a3, cell=(5, 1, 2))
+    a3 = v.a3  # (64, 3, 3)
+    fig = fc.flatten_figure(v, cell=Cell(5, 1, 2))
     rows = np.asarray(fig.data[0].z, dtype=float)
     assert rows.shape == (9, 64)
     # row-major reading of the figure is the model's flattened vector f
-    assert np.allclose(rows.reshape(-1), v["flat"].numpy())
+    assert np.allclose(rows.reshape(-1), v.flat.numpy())
     assert rows[1 * 3 + 2, 5] == pytest.approx(float(a3[5, 1, 2]))
     assert list(fig.data[0].y)[:4] == ["(0,0)", "(0,1)", "(0,2)", "(1,0)"]
 
 
 def test_dense_figure_is_a_two_row_strip(v):
-    fig = fc.dense_figure(v["z4"], v["a4"], ("z4", "a4"), unit=7)
+    fig = fc.dense_figure(v, ("z4", "a4"), unit=7)
     z = np.asarray(fig.data[0].z, dtype=float)
     assert z.shape == (2, 64)
     assert np.allclose(z[1], np.maximum(z[0], 0))
@@ -118,13 +136,13 @@ def test_dense_figure_is_a_two_row_strip(v):
 
 
 def test_probability_and_logit_bars_highlight_the_top_class(v):
-    fig = fc.probability_figure(v["probs"])
+    fig = fc.probability_figure(v)
     y = np.asarray(fig.data[0].y, dtype=float)
     assert y.sum() == pytest.approx(1.0)
     top = int(y.argmax())
     colors = list(fig.data[0].marker.color)
     assert colors[top] != colors[(top + 1) % 10] and colors.count(colors[top]) == 1
-    fig = fc.logits_figure(v["logits"])
+    fig = fc.logits_figure(v)
     assert int(np.argmax(np.asarray(fig.data[0].y, dtype=float))) == top
 
 
@@ -148,17 +166,23 @@ def test_pipeline_latex_uses_the_models_shapes():
     assert s.startswith(r"\begin{aligned}") and _balanced(s)
 
 
+def _cell(total: float, w: float = 0.5, x: float = 1.0) -> ConvCellTrace:
+    kernel, patch = torch.full((3, 3), w), torch.full((3, 3), x)
+    return ConvCellTrace(patch, kernel, kernel * patch, 0.0, total, 0, 0)
+
+
 def test_conv_cell_latex_shows_first_terms_bias_and_relu():
-    s = fc.conv_cell_latex(2, 5, 1, 2, [0.1, -0.2, 0.3, 0.4], 0.05, 0.65)
+    parts = ConvCellParts([_cell(v) for v in (0.1, -0.2, 0.3, 0.4)], 0.05, 0.65)
+    s = fc.conv_cell_latex(2, 5, 1, 2, parts)
     assert r"z_2[5,1,2] &= 0.100 + (-0.200) + 0.300 + \cdots + 0.400 + 0.050 = 0.650" in s
     assert r"\max(0,\, 0.650) = 0.650" in s
-    s1 = fc.conv_cell_latex(1, 0, 0, 0, [], -0.1, -0.3, products=[(0.5, 1.0)] * 9)
+    s1 = fc.conv_cell_latex(1, 0, 0, 0, ConvCellParts([_cell(4.5)], -0.1, -0.3))
     assert r"0.50\cdot1.00" in s1 and r"= 0" in s1 and _balanced(s1)
 
 
 def test_softmax_latex_substitutes_the_live_logits(v):
-    z, p = v["logits"], v["probs"]
-    s = fc.softmax_latex(z, p)
+    z, p = v.logits, v.probs
+    s = fc.softmax_latex(v)
     k = int(p.argmax())
     S = float(torch.exp(z).sum())
     assert rf"\hat{{y}}[{k}]" in s and fc.num(S) in s
@@ -169,9 +193,9 @@ def test_softmax_latex_substitutes_the_live_logits(v):
     assert _balanced(s)
 
 
-def test_softmax_sum_is_broken_over_lines_and_its_value_has_its_own():
+def test_softmax_sum_is_broken_over_lines_and_its_value_has_its_own(v):
     z = torch.tensor([12.13, -4.69, -3.81, -7.98, -4.1, -12.14, -6.94, -0.07, -3.86, 4.03], dtype=torch.float64)
-    s = fc.softmax_latex(z, torch.softmax(z, 0))
+    s = fc.softmax_latex(dataclasses.replace(v, logits=z, probs=torch.softmax(z, 0)))
     lines = s.removeprefix(r"\begin{aligned}").removesuffix(r"\end{aligned}").split(r" \\ ")
     # the definition, two lines of five exponentials, the sum's value, the live ŷ[k]
     assert len(lines) == 5
@@ -182,8 +206,10 @@ def test_softmax_sum_is_broken_over_lines_and_its_value_has_its_own():
 
 
 def test_flatten_and_dense_latex(v):
-    s = fc.flatten_latex(64, 3, 3, (5, 1, 2), 0.25)
+    a3 = v.a3.clone()
+    a3[5, 1, 2] = 0.25
+    s = fc.flatten_latex(dataclasses.replace(v, a3=a3), Cell(5, 1, 2))
     assert r"f[325] &= f[(1\cdot 3 + 2)\cdot 64 + 5]" in s and r"&= a_3[5,1,2] = 0.250" in s and _balanced(s)
-    d = fc.dense_latex(4, "f", 576, 7, 1.5, -0.25, 1.25)
+    d = fc.dense_latex(DenseUnit(4, 7, 576, 1.5, -0.25, 1.25), "f")
     assert r"z_4[7] &= 1.500 + (-0.250) = 1.250" in d and _balanced(d)
-    assert r"a_4[7]" not in fc.dense_latex(5, "a_4", 64, 3, 1.0, 0.0, 1.0, relu=False)
+    assert r"a_4[7]" not in fc.dense_latex(DenseUnit(5, 3, 64, 1.0, 0.0, 1.0), "a_4", relu=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 
 import pytest
@@ -9,11 +10,21 @@ import torch
 import torch.nn.functional as F
 
 from engine.models.cnn import (
+    LAYERS,
     SeedCNN,
     checkpoint_meta,
+    conv_cell_parts,
     count_parameters,
+    dense_unit,
+    digit_batch,
+    first_layer,
     keras_flatten,
     load_default,
+    load_network,
+    pool_window,
+    scratch_delta,
+    seeded,
+    strongest,
     summary,
     trace,
 )
@@ -201,3 +212,59 @@ def test_checkpoint_refuses_pickled_code(tmp_path):
 
 class _Unsafe:
     pass
+
+
+# ----- the page-facing records: Network, layers, written-out cells --------------------------------
+
+
+def test_load_network_falls_back_to_the_seed_0_model_without_a_checkpoint(tmp_path):
+    net = load_network(tmp_path / "absent.pt")
+    assert not net.trained and net.meta == {}
+    assert net.model64.conv1.weight.dtype == torch.float64
+    assert torch.equal(net.model64.conv1.weight.float(), seeded(0).conv1.weight.detach())
+    assert [r.name for r in net.rows][:2] == ["conv1", "pool1"]
+    (tmp_path / "broken.pt").write_bytes(b"not a checkpoint")
+    assert not load_network(tmp_path / "broken.pt").trained  # unreadable: fall back, never fail
+
+
+def test_network_round_trips_a_saved_checkpoint(tmp_path, model):
+    path = tmp_path / "cnn.pt"
+    torch.save({"model": model.state_dict(), "meta": {"seed": 7}}, path)
+    net = load_network(path)
+    assert net.trained and net.meta == {"seed": 7}
+    assert torch.equal(net.model64.fc2.bias.float(), model.fc2.bias.detach())
+    layer = first_layer(path)
+    assert layer.trained and torch.equal(layer.weight, model.conv1.weight.detach())
+    assert not first_layer(tmp_path / "absent.pt").trained
+
+
+def test_image_drops_the_batch_axis_and_layer_names_each_stage(model, x):
+    tr = trace(model, x).image(1)
+    assert tr.z1.shape == (32, 26, 26) and tr.z1.dtype == torch.float64 and tr.probs.shape == (10,)
+    conv3, pool2 = tr.layer("conv3"), tr.layer("pool2")
+    assert conv3.source is tr.p2 and conv3.before is tr.z3 and conv3.after is tr.a3
+    assert (pool2.kind, pool2.index, pool2.before is tr.a2, pool2.after is tr.p2) == ("pool", 2, True, True)
+    assert [tr.layer(n).name for n in LAYERS] == list(LAYERS)
+
+
+def test_written_out_cells_equal_the_trace(model, x):
+    model64 = copy.deepcopy(model).double()
+    tr = trace(model64, x.double()).image(0)
+    for name in ("conv1", "conv2"):
+        layer = tr.layer(name)
+        cell = strongest(layer.after)
+        assert float(layer.after[cell.k, cell.i, cell.j]) == float(layer.after.max())
+        parts = conv_cell_parts(model64, layer, cell.k, cell.i, cell.j)
+        assert len(parts.cells) == layer.source.shape[0]
+        assert sum(c.total for c in parts.cells) + parts.bias == pytest.approx(parts.z, abs=1e-9)
+    pool = tr.layer("pool1")
+    assert max(pool_window(pool, 3, 4, 5)) == float(pool.after[3, 4, 5])
+    for layer_no, unit in ((4, 7), (5, 2)):
+        d = dense_unit(model64, tr, layer_no, unit)
+        assert d.dot + d.bias == pytest.approx(d.z, abs=1e-9)
+
+
+def test_scratch_delta_on_a_digit_is_tiny(model):
+    digit = torch.rand(28, 28, generator=torch.Generator().manual_seed(2)).numpy()
+    assert scratch_delta(copy.deepcopy(model).double(), digit) < 1e-9
+    assert digit_batch(digit).shape == (1, 1, 28, 28)
