@@ -26,7 +26,7 @@ pages = {
         st.Page("views/gru.py", title=t("nav_gru"), icon=":material/join:", url_path="gru"),
     ],
     t("nav_attn_group"): [
-        st.Page("views/attention.py", title=t("nav_attention"), icon=":material/visibility:", url_path="attention"),
+        st.Page("views/attention/page.py", title=t("nav_attention"), icon=":material/visibility:", url_path="attention"),
         st.Page("views/multihead.py", title=t("nav_multihead"), icon=":material/view_column:", url_path="multihead"),
         st.Page("views/positional/page.py", title=t("nav_positional"), icon=":material/timeline:", url_path="positional"),
         st.Page("views/transformer.py", title=t("nav_transformer"), icon=":material/layers:",

@@ -7,94 +7,33 @@ from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
-import torch
-from torch import nn
 
-import lessons
-from engine.data.tokens import TokenError, embed
+from engine.data.tokens import embed
 from engine.ops.attention import causal_mask, multi_head_attention, split_heads
 from engine.ops.attention_setup import (
     LabError,
-    MHAParams,
     check_heads,
-    first_tokens,
     mha_param_count,
+    mha_reference,
     seeded_mha_params,
     softmax_terms,
+    torch_mha_params,
 )
 from figures import attention as fa
+from views.attention.parts import SEED_MAX, pick_index, sentence_box, sentence_tokens, valid_seed
 from widgets import blocks
 from widgets.blocks import show_code, torch_check
 from widgets.i18n import T
 
 t = T("multihead")
-MAX_TOKENS = 12  # the page's bound on the sentence, for readable heatmaps
 E_RANGE = (4, 32, 8)  # slider: low, high, default
 H_RANGE = (1, 8, 2)
-SEED_MAX = 9999
 TERMS = 8  # products of a dot product written out before \dots
 GRID_COLS = 4  # head maps per row
 
 
 def checked(name: str, value: int) -> int:
     return blocks.checked(t, name, value)
-
-
-@st.cache_data(show_spinner=False)
-def torch_param_table(E: int, h: int) -> dict[str, tuple[tuple[int, ...], int]]:
-    """nn.MultiheadAttention(E, h)'s parameters as torch names them: name → (shape, numel)."""
-    layer = nn.MultiheadAttention(E, h, batch_first=True)
-    return {name: (tuple(p.shape), p.numel()) for name, p in layer.named_parameters()}
-
-
-def torch_reference(X: torch.Tensor, h: int, p: MHAParams, keep) -> tuple[torch.Tensor, torch.Tensor]:
-    """nn.MultiheadAttention(E, h, batch_first=True) in float64 with our weights copied in: its
-    output (B, T, E) and per-head weights (B, h, T, T). Its bool mask means True = blocked."""
-    E = X.shape[-1]
-    ref = nn.MultiheadAttention(E, h, batch_first=True).double()
-    with torch.no_grad():
-        ref.in_proj_weight.copy_(p.in_proj_weight)
-        ref.in_proj_bias.copy_(p.in_proj_bias)
-        ref.out_proj.weight.copy_(p.out_proj_weight)
-        ref.out_proj.bias.copy_(p.out_proj_bias)
-        out, w = ref(X, X, X, attn_mask=None if keep is None else ~keep, need_weights=True,
-                     average_attn_weights=False)
-    return out, w
-
-
-def sentence_box(key: str) -> str:
-    """The sentence text box. Streamlit keeps a keyed box's value and ignores a new default, so
-    the example is swapped here when the language changes and the box still holds another
-    language's example; the text also lives in a plain session key (`key`_memo)."""
-    memo = f"{key}_memo"
-    text = st.session_state.get(key, st.session_state.get(memo))
-    examples = {lessons.text(t.page, "text_default", lang) for lang in lessons.LANGS}
-    if text is None or (text in examples and text != t("text_default")):
-        text = t("text_default")
-    if st.session_state.get(key) != text:
-        st.session_state[key] = text
-    raw = st.text_input(t("text_label"), key=key, help=t("text_help"))
-    st.session_state[memo] = raw
-    return raw
-
-
-def pick(key: str, label: str, n: int, default: int, labels: dict[int, str]) -> int:
-    """A selectbox over 0..n−1 whose option texts follow the sentence.
-
-    The choice is kept in a plain session key (`key`_pick): Streamlit forgets a widget that a run
-    does not draw (h not dividing E stops the page above the pickers), the plain key survives, and
-    the choice is clamped into a shorter sentence or fewer heads."""
-    memo = f"{key}_pick"
-    value = st.session_state.get(key, st.session_state.get(memo))
-    if value not in range(n):
-        # out of range after a change (fewer tokens or heads): the nearest one left; unset: the default
-        value = n - 1 if isinstance(value, int) and value >= n else min(default, n - 1)
-    # set on every run: Streamlit then sends the value with its current text to the browser, which
-    # otherwise keeps showing an old sentence's token, or its default after the picker was hidden
-    st.session_state[key] = value
-    choice = int(st.selectbox(label, list(range(n)), key=key, format_func=labels.get))
-    st.session_state[memo] = choice
-    return choice
 
 
 # ----- title, intuition, formula -----------------------------------------------------------------
@@ -113,7 +52,7 @@ st.header(t("controls_header"))
 # bottom-aligned: a label that wraps to two lines does not push its box below the others
 c_text, c_E, c_h, c_seed = st.columns([4, 2, 2, 1], vertical_alignment="bottom")
 with c_text:
-    raw = sentence_box("mh_text")
+    raw = sentence_box(t, "mh_text")
 with c_E:
     E = checked("d_model", st.slider(t("E_label"), *E_RANGE, key="mh_E", help=t("E_help")))
 with c_h:
@@ -121,26 +60,14 @@ with c_h:
 with c_seed:
     seed = st.number_input(t("seed_label"), 0, SEED_MAX, 0, step=1, key="mh_seed", help=t("seed_help"))
 causal = st.toggle(t("causal_label"), value=False, key="mh_causal", help=t("causal_help"))
-if not 0 <= int(seed) <= SEED_MAX:
-    st.error(t("err_seed", high=SEED_MAX))
-    st.stop()
-seed = int(seed)
+seed = valid_seed(t, seed)
 try:
     d_k = check_heads(E, h, h_max=H_RANGE[1])
 except LabError as e:
     st.error(t.error(e))
     st.stop()
-try:
-    tokens, n = first_tokens(raw, MAX_TOKENS)
-except TokenError as e:
-    if e.code == "no_tokens":
-        st.info(t("empty"))
-    else:
-        st.error(t.error(e))
-    st.stop()
-if n > MAX_TOKENS:
-    st.warning(t("too_long", n=n, max=MAX_TOKENS, kept=" ".join(tokens)))
-T_len = checked("tokens", len(tokens))
+tokens = sentence_tokens(t, raw)
+T_len = len(tokens)
 labels = fa.token_labels(tokens)
 
 # (T, E) → (B, T, E) with B = 1
@@ -192,11 +119,11 @@ tok_labels = {k: f"{k + 1} · {tok}" for k, tok in enumerate(labels)}
 c_hd, c_i, c_j = st.columns(3)
 with c_hd:
     # numbers only: a keyed selectbox keeps its option texts when the language changes
-    hd = pick("mh_head", t("head_label"), h, 0, {k: str(k + 1) for k in range(h)})
+    hd = pick_index("mh_head", t("head_label"), h, 0, {k: str(k + 1) for k in range(h)})
 with c_i:
-    i = pick("mh_i", t("i_label"), T_len, T_len - 1, tok_labels)
+    i = pick_index("mh_i", t("i_label"), T_len, T_len - 1, tok_labels)
 with c_j:
-    j = pick("mh_j", t("j_label"), T_len, 0, tok_labels)
+    j = pick_index("mh_j", t("j_label"), T_len, 0, tok_labels)
 H = hd + 1
 q, k, v = trace.q[0, hd], trace.k[0, hd], trace.v[0, hd]
 st.markdown(t("one_head_intro", H=H, lo=hd * d_k + 1, hi=(hd + 1) * d_k, d_k=d_k))
@@ -244,19 +171,19 @@ st.caption(t("concat_caption", i=i + 1, E=E))
 st.header(t("params_header"))
 st.markdown(t("params_intro"))
 ours = mha_param_count(E)
-theirs = torch_param_table(E, h)
-total_torch = sum(numel for _, numel in theirs.values())
+theirs = torch_mha_params(E, h)
+total_torch = sum(row.numel for row in theirs)
 st.latex(rf"\begin{{aligned}} \text{{{t('params_word')}}} &= \underbrace{{3E\cdot E + 3E}}_{{\text{{in\_proj}}}} + "
          rf"\underbrace{{E\cdot E + E}}_{{\text{{out\_proj}}}} = 4E^2 + 4E \\ "
          rf"&= 4\cdot {E}^2 + 4\cdot {E} = {4 * E * E} + {4 * E} = {ours:,} \end{{aligned}}".replace(",", "{,}"))
 formula_of = {"in_proj_weight": ("3E × E", 3 * E * E), "in_proj_bias": ("3E", 3 * E),
               "out_proj.weight": ("E × E", E * E), "out_proj.bias": ("E", E)}
 table = pd.DataFrame({
-    t("col_param"): list(theirs),
-    t("col_shape"): [shape(s) for s, _ in theirs.values()],
-    t("col_formula"): [formula_of.get(name, ("?", 0))[0] for name in theirs],
-    t("col_ours"): [formula_of.get(name, ("?", 0))[1] for name in theirs],
-    t("col_numel"): [numel for _, numel in theirs.values()],
+    t("col_param"): [row.name for row in theirs],
+    t("col_shape"): [shape(row.shape) for row in theirs],
+    t("col_formula"): [formula_of.get(row.name, ("?", 0))[0] for row in theirs],
+    t("col_ours"): [formula_of.get(row.name, ("?", 0))[1] for row in theirs],
+    t("col_numel"): [row.numel for row in theirs],
 })
 st.dataframe(table, hide_index=True)
 st.markdown(t("params_total", ours=f"{ours:,}", torch=f"{total_torch:,}", h=h,
@@ -267,7 +194,7 @@ show_code(multi_head_attention, split_heads)
 
 st.header(t("check_torch"))
 st.caption(t("check_help", E=E, h=h, mask=t("mask_causal") if causal else t("mask_none")))
-out_ref, w_ref = torch_reference(X, h, p, keep)
+out_ref, w_ref = mha_reference(X, h, p, keep)
 c_o, c_w = st.columns(2)
 with c_o:
     torch_check(float((trace.output - out_ref).abs().max()), t("ref_output"))

@@ -17,7 +17,7 @@ from engine.data.tokens import embed, tokenize
 from engine.ops.attention import softmax_stats
 from tests.pages.apptest import ROOT, plotly_array
 
-PAGE = str(ROOT / "views/attention.py")
+PAGE = str(ROOT / "views/attention/page.py")
 EN = "the cat sat on the mat because it was tired"
 ZH = "猫坐在垫子上，它累了。"
 HAND = {"Q": [[1.0, 0.0], [0.0, 2.0], [1.0, 1.0]], "K": [[2.0, 0.0], [0.0, 1.0], [1.0, 1.0]],

@@ -8,144 +8,32 @@ from __future__ import annotations
 
 import math
 
-import pandas as pd
 import streamlit as st
-import torch
-import torch.nn.functional as F
 
-import lessons
-from engine.data.tokens import TokenError, embed, token_vector
+from engine.data.tokens import token_vector
 from engine.ops.attention import causal_mask, scaled_dot_product, softmax_stats
 from engine.ops.attention_setup import (
-    MAX_ENTRY_ABS,
     TEMPERATURE_MAX,
     TEMPERATURE_MIN,
     LabError,
     check_temperature,
-    first_tokens,
-    matrix_from_grid,
-    project,
-    seeded_projections,
+    projection_bound,
+    sdpa_reference,
     softmax_terms,
     wrong_identity,
 )
 from figures import attention as fa
-from widgets import blocks
+from views.attention.parts import hand_inputs, pick_index, sentence_inputs, stage, t
 from widgets.blocks import show_code, torch_check
-from widgets.i18n import T
 
-t = T("attention")
-MAX_TOKENS = 12  # the page's bound on the sentence, for readable heatmaps (the engine allows more)
-D_MODEL = (4, 32, 8)  # slider: low, high, default
-D_K = (1, 16, 4)
-SEED_MAX = 9999
 TERMS = 8  # products of a dot product written out before \dots
 STATS_D_K = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 STATS_KEYS, STATS_SAMPLES = 16, 2000
-HAND = {  # Q, K, V typed by hand: 3 tokens × 2 dimensions
-    "Q": [[1.0, 0.0], [0.0, 2.0], [1.0, 1.0]],
-    "K": [[2.0, 0.0], [0.0, 1.0], [1.0, 1.0]],
-    "V": [[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]],
-}
-
-
-def checked(name: str, value: int) -> int:
-    return blocks.checked(t, name, value)
 
 
 @st.cache_data(show_spinner=False)
 def scale_stats():
     return softmax_stats(STATS_D_K, n_keys=STATS_KEYS, seed=0, samples=STATS_SAMPLES)
-
-
-def sentence_box(key: str) -> str:
-    """The sentence text box. Streamlit keeps a keyed box's value and ignores a new default, so
-    the example is swapped here when the language changes and the box still holds another
-    language's example; the text also lives in a plain session key (`key`_memo) that survives
-    runs where the box is not drawn (Q, K, V typed by hand)."""
-    memo = f"{key}_memo"
-    text = st.session_state.get(key, st.session_state.get(memo))
-    examples = {lessons.text(t.page, "text_default", lang) for lang in lessons.LANGS}
-    if text is None or (text in examples and text != t("text_default")):
-        text = t("text_default")
-    if st.session_state.get(key) != text:
-        st.session_state[key] = text
-    raw = st.text_input(t("text_label"), key=key, help=t("text_help"))
-    st.session_state[memo] = raw
-    return raw
-
-
-def sentence_inputs() -> tuple[list[str], torch.Tensor, torch.Tensor, torch.Tensor, dict]:
-    """The sentence controls → tokens, Q, K, V and what the caption says about them."""
-    # bottom-aligned: a label that wraps to two lines does not push its box below the others
-    c_text, c_d, c_k, c_seed = st.columns([4, 2, 2, 1], vertical_alignment="bottom")
-    with c_text:
-        raw = sentence_box("att_text")
-    with c_d:
-        d_model = checked("d_model", st.slider(t("d_model_label"), *D_MODEL, key="att_d_model",
-                                               help=t("d_model_help")))
-    with c_k:
-        d_k = checked("d_model", st.slider(t("d_k_label"), *D_K, key="att_d_k", help=t("d_k_help")))
-    with c_seed:
-        seed = st.number_input(t("seed_label"), 0, SEED_MAX, 0, step=1, key="att_seed", help=t("seed_help"))
-    if not 0 <= int(seed) <= SEED_MAX:
-        st.error(t("err_seed", high=SEED_MAX))
-        st.stop()
-    seed = int(seed)
-    try:
-        tokens, n = first_tokens(raw, MAX_TOKENS)
-    except TokenError as e:
-        if e.code == "no_tokens":
-            st.info(t("empty"))
-        else:
-            st.error(t.error(e))
-        st.stop()
-    if n > MAX_TOKENS:
-        st.warning(t("too_long", n=n, max=MAX_TOKENS, kept=" ".join(tokens)))
-    checked("tokens", len(tokens))
-    X = embed(tokens, d_model, seed)
-    P = seeded_projections(d_model, d_k, seed)
-    Q, K, V = project(X, P)
-    info = dict(X=X, P=P, d_model=d_model, d_k=d_k, seed=seed)
-    return tokens, Q, K, V, info
-
-
-def hand_inputs() -> tuple[list[str], torch.Tensor, torch.Tensor, torch.Tensor, dict]:
-    """Three small editable grids → Q, K, V (3 tokens × 2 dimensions), checked on the server."""
-    mats = {}
-    for col, name in zip(st.columns(3), ("Q", "K", "V")):
-        with col:
-            st.markdown(f"**{name}** {t('hand_shape')}")
-            frame = pd.DataFrame(HAND[name], columns=["d=1", "d=2"], index=["1", "2", "3"])
-            edited = st.data_editor(
-                frame, key=f"att_hand_{name}", width="content",
-                column_config={c: st.column_config.NumberColumn(c, min_value=-MAX_ENTRY_ABS, max_value=MAX_ENTRY_ABS,
-                                                                step=0.1, width="small") for c in frame.columns})
-            try:
-                mats[name] = matrix_from_grid(edited.to_numpy(dtype=object), name, shape=(3, 2))
-            except LabError as e:
-                st.warning(t.error(e) + " " + t("grid_fallback"))
-                mats[name] = torch.tensor(HAND[name], dtype=torch.float64)
-    st.caption(t("hand_help", limit=f"{MAX_ENTRY_ABS:g}"))
-    return ["1", "2", "3"], mats["Q"], mats["K"], mats["V"], {"d_k": 2}
-
-
-def pick_index(key: str, label: str, n: int, default: int, labels: dict[int, str]) -> int:
-    """A selectbox over 0..n−1 whose option texts follow the sentence.
-
-    The choice is kept in a plain session key (`key`_pick) that survives runs where the picker is
-    not drawn, clamped into a shorter sentence."""
-    memo = f"{key}_pick"
-    value = st.session_state.get(key, st.session_state.get(memo))
-    if value not in range(n):
-        # out of range after a change (fewer tokens): the nearest one left; unset: the default
-        value = n - 1 if isinstance(value, int) and value >= n else min(default, n - 1)
-    # set on every run: Streamlit then sends the value with its current text to the browser, which
-    # otherwise keeps showing an old sentence's token, or its default after the picker was hidden
-    st.session_state[key] = value
-    choice = int(st.selectbox(label, list(range(n)), key=key, format_func=labels.get))
-    st.session_state[memo] = choice
-    return choice
 
 
 # ----- title, intuition, formula -----------------------------------------------------------------
@@ -166,9 +54,10 @@ st.header(t("controls_header"))
 # a toggle, not a radio: a keyed radio loses its shown choice when its option texts change language
 by_hand = st.toggle(t("mode_hand"), value=False, key="att_by_hand", help=t("mode_help"))
 mode = "hand" if by_hand else "sentence"
-tokens, Q, K, V, info = hand_inputs() if mode == "hand" else sentence_inputs()
+inputs = hand_inputs() if mode == "hand" else sentence_inputs()
+Q, K, V = inputs.qkv.Q, inputs.qkv.K, inputs.qkv.V
 T_len, d_k, d_v = Q.shape[0], Q.shape[1], V.shape[1]
-labels = fa.token_labels(tokens)
+labels = fa.token_labels(inputs.tokens)
 
 st.subheader(t("switches_header"))
 c_scale, c_mask, c_tau = st.columns([1, 1, 2])
@@ -193,15 +82,16 @@ st.header(t("inputs_header"))
 dims = lambda n: [str(d) for d in range(1, n + 1)]  # noqa: E731
 if mode == "sentence":
     st.markdown(t.section("embedding"))
-    d_model = info["d_model"]
-    st.caption(t("shapes_caption", T=T_len, d_model=d_model, d_k=d_k, seed=info["seed"],
-                 b=f"{math.sqrt(3 / d_model):.3f}"))
-    st.plotly_chart(fa.matrix_figure(info["X"], labels, dims(d_model), title=t("fig_X", T=T_len, d=d_model),
+    d_model = inputs.d_model
+    st.caption(t("shapes_caption", T=T_len, d_model=d_model, d_k=d_k, seed=inputs.seed,
+                 b=f"{projection_bound(d_model):.3f}"))
+    st.plotly_chart(fa.matrix_figure(inputs.X, labels, dims(d_model), title=t("fig_X", T=T_len, d=d_model),
                                      x_title=t("dim_axis"), annotate=d_model <= 8), key="att_fig_X")
     # the first repeated token (copies share one vector); none repeated: the first token, once
+    tokens = inputs.tokens
     word = next((tok for tok in tokens if tokens.count(tok) > 1), tokens[0])
     same = [k + 1 for k, tok in enumerate(tokens) if tok == word]
-    vec = ", ".join(f"{x:.2f}" for x in token_vector(word, d_model, info["seed"])[:4].tolist())
+    vec = ", ".join(f"{x:.2f}" for x in token_vector(word, d_model, inputs.seed)[:4].tolist())
     if len(same) > 1:
         st.caption(t("same_token", tok=word, where=", ".join(map(str, same)), v=vec))
     else:
@@ -224,23 +114,6 @@ with c_j:
     j = pick_index("att_j", t("j_label"), T_len, 0, tok_labels)
 masked_ij = causal and j > i
 keep_np = None if keep is None else keep.numpy()
-
-
-def stage(key: str, figure, latex: str | None, note: str | None = None) -> None:
-    """One stage: its heatmap on the left (none when it would repeat the previous one), the
-    formula with the numbers of (i, j) and a note on the right."""
-    st.subheader(t(f"stage_{key}"))
-    if figure is None:
-        st.markdown(note)
-        return
-    left, right = st.columns([1, 1], gap="medium")
-    with left:
-        st.plotly_chart(figure, key=f"att_fig_{key}")
-    with right:
-        if latex:
-            st.latex(latex)
-        if note:
-            st.markdown(note)
 
 
 # the numbers are in the cells: no colour bar, so the cells get its width
@@ -316,8 +189,7 @@ show_code(scaled_dot_product, causal_mask)
 
 st.header(t("check_torch"))
 st.caption(t("check_help", div=f"{trace.divisor:.4f}", mask=t("mask_causal") if causal else t("mask_none")))
-with torch.no_grad():
-    reference = F.scaled_dot_product_attention(Q, K, V, attn_mask=keep, scale=1.0 / trace.divisor)
+reference = sdpa_reference(inputs.qkv, trace.divisor, keep)
 torch_check(float((trace.output - reference).abs().max()), "F.scaled_dot_product_attention")
 
 # ----- what next ---------------------------------------------------------------------------------
