@@ -1,4 +1,5 @@
-"""The Shakespeare corpus, the vocabulary, the char-LSTM and its shipped checkpoint."""
+"""The Shakespeare corpus, the vocabulary, the character language model (engine.models.char_rnn)
+and its shipped LSTM checkpoint, trained by the recipe in engine.lab.tasks.char_rnn."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ import torch
 
 from engine.data import corpus
 from engine.data.corpus import UNK, VOCAB, CorpusError, decode, encode
-from engine.models import charlm
-from engine.models.charlm import CharLSTM, CharLSTMConfig, TrainConfig
+from engine.lab.tasks.charlm import CharRecipe, train_char_lm
+from engine.models import char_rnn
+from engine.models.char_rnn import CharRNN, CharRNNConfig
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +22,7 @@ def text() -> str:
 
 @pytest.fixture(scope="module")
 def checkpoint():
-    return charlm.load_char_lstm()
+    return char_rnn.load_checkpoint()
 
 
 # ---------------------------------------------------------------- corpus
@@ -82,13 +84,13 @@ def test_unigram_entropy_of_uniform_is_log_V():
 
 def test_forward_shapes_and_one_hot_input():
     torch.manual_seed(0)
-    model = CharLSTM(CharLSTMConfig(H=16))
+    model = CharRNN(CharRNNConfig(H=16))
     ids = torch.randint(0, model.config.V, (7, 3))
     logits, (h, c) = model(ids)
     assert logits.shape == (7, 3, 69) and h.shape == c.shape == (1, 3, 16)
-    x = charlm.one_hot("abc")
+    x = char_rnn.one_hot("abc")
     assert x.shape == (3, 1, 69) and torch.equal(x.sum(-1), torch.ones(3, 1))
-    weights = charlm.lstm_weights(model)
+    weights = char_rnn.cell_weights(model)
     assert weights["weight_ih"].shape == (64, 69) and weights["weight_hh"].shape == (64, 16)
     assert weights["bias_ih"].shape == weights["bias_hh"].shape == (64,)
 
@@ -96,9 +98,9 @@ def test_forward_shapes_and_one_hot_input():
 def test_lstm_weights_reproduce_the_model_hidden_states():
     # h_t from the torch layout weights (gates i, f, g, o) equals nn.LSTM's output
     torch.manual_seed(1)
-    model = CharLSTM(CharLSTMConfig(H=8)).double()
-    w = charlm.lstm_weights(model)
-    x = charlm.one_hot("to be").double()  # (T, 1, V)
+    model = CharRNN(CharRNNConfig(H=8)).double()
+    w = char_rnn.cell_weights(model)
+    x = char_rnn.one_hot("to be").double()  # (T, 1, V)
     h, c = torch.zeros(1, 8, dtype=torch.float64), torch.zeros(1, 8, dtype=torch.float64)
     hs = []
     for x_t in x:
@@ -107,61 +109,62 @@ def test_lstm_weights_reproduce_the_model_hidden_states():
         c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
         h = torch.sigmoid(o) * torch.tanh(c)
         hs.append(h)
-    expected, _ = model.lstm(x)
+    expected, _ = model.rnn(x)
     assert torch.allclose(torch.stack(hs), expected, atol=1e-12)
 
 
 def test_seeded_training_is_reproducible_bit_for_bit(text):
     ids = encode(text[:60_000])
-    cfg = TrainConfig(seed=3, steps=5, H=16, B=8, T=20)
+    cfg = CharRecipe(seed=3, steps=5, H=16, B=8, T=20)
     torch.use_deterministic_algorithms(True)
     try:
-        runs = [charlm.train_char_lstm(cfg, ids).state_dict() for _ in range(2)]
+        runs = [train_char_lm(cfg, ids).state_dict() for _ in range(2)]
     finally:
         torch.use_deterministic_algorithms(False)
     for key in runs[0]:
         assert torch.equal(runs[0][key], runs[1][key]), key
-    other = charlm.train_char_lstm(TrainConfig(seed=4, steps=5, H=16, B=8, T=20), ids).state_dict()
+    other = train_char_lm(CharRecipe(seed=4, steps=5, H=16, B=8, T=20), ids).state_dict()
     assert not torch.equal(other["head.weight"], runs[0]["head.weight"])
 
 
 def test_next_char_probs_rows_sum_to_one():
     torch.manual_seed(0)
-    model = CharLSTM(CharLSTMConfig(H=16)).eval()
-    p = charlm.next_char_probs(model, "hello")
+    model = CharRNN(CharRNNConfig(H=16)).eval()
+    p = char_rnn.next_char_probs(model, "hello")
     assert p.shape == (5, 69)
     assert torch.allclose(p.sum(-1), torch.ones(5, dtype=p.dtype))
     with pytest.raises(CorpusError) as info:
-        charlm.next_char_probs(model, "")
+        char_rnn.next_char_probs(model, "")
     assert info.value.code == "empty_text"
 
 
 def test_sampling_is_seeded_and_bounded():
     torch.manual_seed(0)
-    model = CharLSTM(CharLSTMConfig(H=16)).eval()
-    a = charlm.sample(model, "ROMEO:", 40, temperature=0.8, seed=7)
-    assert a == charlm.sample(model, "ROMEO:", 40, temperature=0.8, seed=7)
+    model = CharRNN(CharRNNConfig(H=16)).eval()
+    a = char_rnn.sample(model, "ROMEO:", 40, temperature=0.8, seed=7)
+    assert a == char_rnn.sample(model, "ROMEO:", 40, temperature=0.8, seed=7)
     assert len(a) == 40 and set(a) <= set(VOCAB)
-    assert a != charlm.sample(model, "ROMEO:", 40, temperature=0.8, seed=8)
-    assert len(charlm.sample(model, "", 5, temperature=1.0, seed=0)) == 5
+    assert a != char_rnn.sample(model, "ROMEO:", 40, temperature=0.8, seed=8)
+    assert len(char_rnn.sample(model, "", 5, temperature=1.0, seed=0)) == 5
     for bad in (0, -1.0, 1e6, float("nan")):
         with pytest.raises(CorpusError) as info:
-            charlm.sample(model, "a", 5, temperature=bad, seed=0)
+            char_rnn.sample(model, "a", 5, temperature=bad, seed=0)
         assert info.value.code == "temperature"
-    for n in (0, charlm.MAX_SAMPLE_CHARS + 1):
+    for n in (0, char_rnn.MAX_SAMPLE_CHARS + 1):
         with pytest.raises(CorpusError):
-            charlm.sample(model, "a", n, temperature=1.0, seed=0)
+            char_rnn.sample(model, "a", n, temperature=1.0, seed=0)
 
 
 # ---------------------------------------------------------------- shipped checkpoint
 
 
 def test_checkpoint_is_small():
-    assert charlm.CHECKPOINT.stat().st_size < 2 * 1024 * 1024
+    assert char_rnn.CHECKPOINT.stat().st_size < 2 * 1024 * 1024
 
 
 def test_checkpoint_loads_with_weights_only(checkpoint):
-    model, config, meta = checkpoint
+    model, meta = checkpoint
+    config = model.config
     assert isinstance(config.vocab, str) and config.vocab == VOCAB
     assert config.H == meta["H"] == 128
     assert not model.training
@@ -171,10 +174,10 @@ def test_checkpoint_loads_with_weights_only(checkpoint):
 
 
 def test_checkpoint_beats_the_unigram_baseline_on_held_out_text(checkpoint, text):
-    model, _, meta = checkpoint
-    _, val_ids = charlm.split_ids(encode(text))
+    model, meta = checkpoint
+    _, val_ids = char_rnn.split_ids(encode(text))
     held_out = val_ids[:20_000]
-    loss = charlm.evaluate(model, held_out)
+    loss = char_rnn.evaluate(model, held_out)
     baseline = corpus.unigram_entropy(held_out, len(VOCAB))
     assert loss < baseline - 1.0
     assert meta["val_loss"] < meta["unigram_entropy"]
@@ -182,10 +185,39 @@ def test_checkpoint_beats_the_unigram_baseline_on_held_out_text(checkpoint, text
 
 def test_bad_checkpoint_is_a_clear_error(tmp_path):
     with pytest.raises(CorpusError) as info:
-        charlm.load_char_lstm(tmp_path / "missing.pt")
+        char_rnn.load_checkpoint(tmp_path / "missing.pt")
     assert info.value.code == "no_checkpoint"
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not a checkpoint")
     with pytest.raises(CorpusError) as info:
-        charlm.load_char_lstm(bad)
+        char_rnn.load_checkpoint(bad)
     assert info.value.code == "bad_checkpoint"
+
+
+def test_checkpoint_gives_the_logits_of_the_model_it_was_saved_from(checkpoint):
+    # the file holds an nn.LSTM under "lstm.*" and a head: rebuild exactly that and compare
+    model, _ = checkpoint
+    blob = torch.load(char_rnn.CHECKPOINT, map_location="cpu", weights_only=True)
+    state = blob["state_dict"]
+    lstm = torch.nn.LSTM(len(VOCAB), blob["config"]["H"])
+    lstm.load_state_dict({k[len("lstm."):]: v for k, v in state.items() if k.startswith("lstm.")})
+    head = torch.nn.Linear(blob["config"]["H"], len(VOCAB))
+    head.load_state_dict({"weight": state["head.weight"], "bias": state["head.bias"]})
+    ids = encode("ROMEO:\nBut, soft! what light through yonder window breaks?").unsqueeze(1)
+    with torch.no_grad():
+        h, _ = lstm(torch.nn.functional.one_hot(ids, len(VOCAB)).float())
+        expected = head(h)
+        logits, _ = model(ids)
+    assert model.config.cell == "lstm"
+    assert torch.equal(logits, expected)
+
+
+def test_saved_checkpoint_round_trips_every_cell(tmp_path):
+    for cell in ("lstm", "gru", "rnn"):
+        torch.manual_seed(0)
+        model = CharRNN(CharRNNConfig(cell, 8)).eval()
+        char_rnn.save_checkpoint(model, tmp_path / f"{cell}.pt", {"steps": 1})
+        loaded, meta = char_rnn.load_checkpoint(tmp_path / f"{cell}.pt")
+        assert loaded.config == model.config and meta == {"steps": 1}
+        ids = encode("to be").unsqueeze(1)
+        assert torch.equal(loaded(ids)[0], model(ids)[0])

@@ -1,5 +1,6 @@
-"""engine.lab.trainer: the live trainer's states and controls, seeded runs, the metric buffer,
-checkpoints (round trip and refusal of bad files), memory limits and the run budget.
+"""engine.lab.trainer: the live trainer's states and controls, seeded runs, the metric buffer and
+its typed records (engine.lab.records), checkpoints (engine.lab.checkpoints: round trip and
+refusal of bad files), memory limits and the run budget.
 
 The control tests use a tiny fake task (a linear model whose step can be slowed down), so they
 measure the trainer and not a network; the real tasks are trained in test_train_tasks.py and at
@@ -21,7 +22,18 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-import engine.lab.trainer as train_mod
+import engine.lab.checkpoints as checkpoints_mod
+from engine.lab.checkpoints import FORMAT, read_checkpoint
+from engine.lab.loop import TrainConfig
+from engine.lab.records import (
+    EvalRecord,
+    MetricBuffer,
+    MetricsSnapshot,
+    SampleRecord,
+    TrainRecord,
+    as_dict,
+    from_dict,
+)
 from engine.lab.tasks import (
     CharConfig,
     CharTask,
@@ -35,15 +47,7 @@ from engine.lab.tasks import (
     generator,
     seeded,
 )
-from engine.lab.trainer import (
-    FORMAT,
-    MetricBuffer,
-    OptimConfig,
-    RunConfig,
-    Trainer,
-    read_checkpoint,
-    restore,
-)
+from engine.lab.trainer import RunConfig, Trainer, restore
 from engine.limits import MAX_TRAIN_BYTES, LimitError
 from engine.models.cnn import CHECKPOINT
 from engine.models.tiny_transformer import TinyTransformerConfig
@@ -119,11 +123,11 @@ FAST_REPORTS = RunConfig(report_every=1, eval_every=1000)
 
 
 def fake_trainer(run: RunConfig = FAST_REPORTS, **config) -> Trainer:
-    return Trainer(FakeTask(FakeConfig(**config)), OptimConfig("sgd", 0.1, "constant"), run, CPU)
+    return Trainer(FakeTask(FakeConfig(**config)), TrainConfig("sgd", 0.1, "constant"), run, CPU)
 
 
 def losses(trainer: Trainer) -> list[float]:
-    return [r["loss"] for r in trainer.metrics.snapshot("train")]
+    return [r.loss for r in trainer.metrics.snapshot().train]
 
 
 # ----- states and controls ------------------------------------------------------------------
@@ -179,7 +183,7 @@ def test_single_steps_from_idle_and_from_paused():
     time.sleep(0.1)
     assert tr.step == 3 and tr.state == "paused"
     # each single step reports its own loss, although report_every is 50
-    assert [r["step"] for r in tr.metrics.snapshot("train")] == [1, 2, 3]
+    assert [r.step for r in tr.metrics.snapshot().train] == [1, 2, 3]
     tr.resume()
     wait_until(lambda: tr.step >= 10)
     tr.stop()
@@ -217,8 +221,8 @@ def test_the_run_finishes_after_its_steps_with_reason_done():
     tr.start()
     assert tr.join(TIMEOUT)
     assert (tr.state, tr.reason, tr.step) == ("finished", "done", 25)
-    assert [r["step"] for r in tr.metrics.snapshot("train")] == [10, 20, 25]
-    assert [r["step"] for r in tr.metrics.snapshot("eval")] == [10, 20, 25]
+    assert [r.step for r in tr.metrics.snapshot().train] == [10, 20, 25]
+    assert [r.step for r in tr.metrics.snapshot().evals] == [10, 20, 25]
 
 
 def test_the_wall_clock_budget_finishes_the_run():
@@ -231,8 +235,8 @@ def test_the_wall_clock_budget_finishes_the_run():
     assert time.monotonic() - start < 5.0
     assert 5 <= tr.step < 60
     # the last step is reported and evaluated
-    assert tr.metrics.snapshot("train")[-1]["step"] == tr.step
-    assert tr.metrics.snapshot("eval")[-1]["step"] == tr.step
+    assert tr.metrics.snapshot().train[-1].step == tr.step
+    assert tr.metrics.snapshot().evals[-1].step == tr.step
 
 
 def test_paused_time_does_not_count_toward_the_budget():
@@ -304,7 +308,7 @@ def test_pausing_and_single_steps_do_not_change_the_curve():
 def test_cnn_runs_repeat_bit_for_bit_on_the_cpu():
     def curve():
         task = CnnTask(CnnConfig(batch_size=16, epochs=1, augment=True))
-        tr = Trainer(task, OptimConfig("momentum", 0.02, "one_cycle"),
+        tr = Trainer(task, TrainConfig("momentum", 0.02, "one_cycle"),
                      RunConfig(seed=3, report_every=1, eval_every=10_000), CPU)
         for k in range(1, 7):
             tr.step_once()
@@ -321,24 +325,43 @@ def test_cnn_runs_repeat_bit_for_bit_on_the_cpu():
 # ----- the metric buffer --------------------------------------------------------------------
 
 
-def test_metric_buffer_snapshots_are_copies():
+def _train(step: int, loss: float = 1.0) -> TrainRecord:
+    return TrainRecord(step=step, epoch=step / 10, loss=loss, lr=0.1, seconds=0.0)
+
+
+def test_metric_buffer_snapshots_are_typed_and_frozen():
     buf = MetricBuffer()
-    buf.append({"kind": "train", "loss": 1.0})
+    buf.append(_train(1))
+    buf.append(EvalRecord(step=1, epoch=0.1, seconds=0.0, held_out_loss=2.0, held_out_accuracy=0.5))
+    buf.append(SampleRecord(step=1, temperature=0.8, text="abc"))
     snap = buf.snapshot()
-    snap[0]["loss"] = 99.0
-    snap.append({"kind": "x"})
-    assert buf.snapshot() == [{"kind": "train", "loss": 1.0}]
-    record = {"kind": "train", "loss": 2.0}
-    buf.append(record)
-    record["loss"] = -1.0  # the buffer kept its own copy
-    assert buf.snapshot("train")[-1]["loss"] == 2.0
+    assert isinstance(snap, MetricsSnapshot) and snap.total == 3
+    assert [r.kind for r in snap.records()] == ["train", "eval", "sample"]
+    assert snap.last_train.loss == 1.0 and snap.last_eval.score == 0.5 and snap.samples[0].text == "abc"
+    with pytest.raises(AttributeError):
+        snap.train[0].loss = 99.0  # frozen: a reader cannot change what the worker wrote
+    buf.append(_train(2, loss=2.0))
+    assert len(snap.train) == 1  # an earlier snapshot does not grow
+    assert buf.snapshot().train[-1].loss == 2.0
+    with pytest.raises(TypeError):
+        buf.append({"kind": "train", "loss": 1.0})  # no untyped records
+
+
+def test_records_round_trip_through_plain_dicts():
+    records = [_train(3), EvalRecord(step=3, epoch=0.3, seconds=1.0, held_out_loss=0.5, exact_match=0.25),
+               SampleRecord(step=3, temperature=1.0, text="to be")]
+    for r in records:
+        d = as_dict(r)
+        assert d["kind"] == r.kind and all(isinstance(v, (int, float, str, type(None))) for v in d.values())
+        assert from_dict(d) == r
+    assert records[1].score == 0.25
 
 
 def test_metric_buffer_keeps_the_newest_and_counts_all():
     buf = MetricBuffer(maxlen=5)
     for i in range(12):
-        buf.append({"kind": "train", "step": i})
-    assert [r["step"] for r in buf.snapshot()] == [7, 8, 9, 10, 11]
+        buf.append(_train(i))
+    assert [r.step for r in buf.snapshot().train] == [7, 8, 9, 10, 11]
     assert buf.total == 12 and len(buf) == 5
 
 
@@ -350,15 +373,15 @@ def test_metric_buffer_is_thread_safe():
 
     def write(w):
         for i in range(per_writer):
-            buf.append({"kind": "train", "writer": w, "i": i})
+            buf.append(SampleRecord(step=i, temperature=1.0, text=str(w)))
 
     def read():
         while not done.is_set():
-            snap = buf.snapshot()
+            snap = buf.snapshot().samples
             seen_lengths.append(len(snap))
             # every record is whole and each writer's records are in order
             for w in range(writers):
-                mine = [r["i"] for r in snap if r["writer"] == w]
+                mine = [r.step for r in snap if r.text == str(w)]
                 assert mine == list(range(len(mine)))
 
     reader = threading.Thread(target=read)
@@ -384,7 +407,7 @@ def test_metric_buffer_is_thread_safe():
 ])
 def test_bad_optimiser_settings_are_refused(kwargs, error):
     with pytest.raises(error):
-        OptimConfig(**kwargs)
+        TrainConfig(**kwargs)
 
 
 @pytest.mark.parametrize("kwargs", [{"seed": -1}, {"budget_s": 0}, {"budget_s": 7200},
@@ -397,7 +420,7 @@ def test_bad_run_settings_are_refused(kwargs):
 @pytest.mark.parametrize("name,cls", [("sgd", torch.optim.SGD), ("momentum", torch.optim.SGD),
                                       ("adam", torch.optim.Adam)])
 def test_the_chosen_optimiser_and_schedule_are_built(name, cls):
-    tr = Trainer(FakeTask(FakeConfig(steps=20)), OptimConfig(name, 0.05, "one_cycle", momentum=0.8),
+    tr = Trainer(FakeTask(FakeConfig(steps=20)), TrainConfig(name, 0.05, "one_cycle", momentum=0.8),
                  RunConfig(report_every=1), CPU)
     assert type(tr.optimizer) is cls
     for k in range(1, 4):
@@ -408,7 +431,7 @@ def test_the_chosen_optimiser_and_schedule_are_built(name, cls):
         assert group["momentum"] == 0  # the one-cycle schedule must not add momentum to plain SGD
     elif name == "momentum":
         assert 0.85 <= group["momentum"] <= 0.95  # cycled by one-cycle
-    lrs = [r["lr"] for r in tr.metrics.snapshot("train")]
+    lrs = [r.lr for r in tr.metrics.snapshot().train]
     assert lrs[0] < lrs[1] < lrs[2] <= 0.05  # warming up toward the peak
     tr.stop()
     tr.join(5)
@@ -418,7 +441,7 @@ def test_a_constant_schedule_keeps_the_rate():
     tr = fake_trainer(steps=5)
     tr.start()
     tr.join(TIMEOUT)
-    assert {r["lr"] for r in tr.metrics.snapshot("train")} == {0.1}
+    assert {r.lr for r in tr.metrics.snapshot().train} == {0.1}
 
 
 @pytest.mark.parametrize("task", [
@@ -462,7 +485,7 @@ def seq_config(**kw) -> SeqConfig:
 
 
 def seq_trainer(**kw) -> Trainer:
-    return Trainer(SeqTask(seq_config(**kw)), OptimConfig("adam", 1e-2, "one_cycle"),
+    return Trainer(SeqTask(seq_config(**kw)), TrainConfig("adam", 1e-2, "one_cycle"),
                    RunConfig(report_every=1, eval_every=1000), CPU)
 
 
@@ -647,7 +670,7 @@ def test_a_bad_file_does_not_disturb_a_running_trainer(good_checkpoint):
 
 
 def test_oversized_files_are_refused_before_reading(monkeypatch, good_checkpoint):
-    monkeypatch.setattr(train_mod, "MAX_CHECKPOINT_BYTES", 1000)
+    monkeypatch.setattr(checkpoints_mod, "MAX_CHECKPOINT_BYTES", 1000)
     monkeypatch.setattr(torch, "load", lambda *a, **k: pytest.fail("torch.load was called"))
     with pytest.raises(TrainError) as e:
         read_checkpoint(good_checkpoint)

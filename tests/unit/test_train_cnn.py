@@ -1,4 +1,6 @@
-"""engine.lab.loop: augmentation, the one-cycle schedule, reproducible training, the shipped checkpoint."""
+"""The CNN recipe (engine.lab.tasks.cnn) through the one loop (engine.lab.loop): augmentation
+(engine.data.augment), the one-cycle schedule (engine.lab.schedule), reproducible training, the
+shipped checkpoint."""
 
 from __future__ import annotations
 
@@ -7,19 +9,16 @@ import math
 import pytest
 import torch
 
+from engine.data.augment import AugmentConfig, affine, affine_theta, random_affine
 from engine.data.digits import embedded_mnist
-from engine.lab.loop import (
-    AugmentConfig,
-    TrainConfig,
-    affine,
-    affine_theta,
+from engine.lab.schedule import geometric, one_cycle
+from engine.lab.tasks.cnn import (
+    CnnRecipe,
+    accuracy,
     as_batch,
-    evaluate,
     new_model,
-    one_cycle,
     plain_state_dict,
-    random_affine,
-    train,
+    train_seed_cnn,
 )
 from engine.models.cnn import (
     CHECKPOINT,
@@ -75,7 +74,7 @@ def test_random_affine_keeps_shape_range_and_is_seeded():
 def test_one_cycle_warms_up_to_max_lr_then_anneals():
     model = SeedCNN()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    sched = one_cycle(opt, max_lr=3e-3, epochs=2, steps_per_epoch=10)
+    sched = one_cycle(opt, max_lr=3e-3, total_steps=20)
     assert isinstance(sched, torch.optim.lr_scheduler.OneCycleLR)
     lrs = []
     for _ in range(20):
@@ -88,11 +87,24 @@ def test_one_cycle_warms_up_to_max_lr_then_anneals():
     assert 4 <= peak <= 7  # pct_start=0.3 of 20 steps
 
 
+def test_geometric_decays_from_lr_to_lr_final():
+    opt = torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=4e-3)
+    sched = geometric(opt, 4e-3, 4e-4, total_steps=10)
+    lrs = []
+    for _ in range(11):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert lrs[0] == pytest.approx(4e-3) and lrs[10] == pytest.approx(4e-4)
+    # lr_s = lr · (lr_final / lr)^(s / steps): a constant ratio between steps
+    assert all(b / a == pytest.approx(0.1 ** 0.1) for a, b in zip(lrs, lrs[1:], strict=False))
+
+
 def _tiny_run(seed: int):
     split = embedded_mnist()
-    x, y = as_batch(split.x_train[:256]), torch.as_tensor(split.y_train[:256])
-    cfg = TrainConfig(seed=seed, epochs=1, batch_size=64)
-    return train(cfg, x, y, x[:64], y[:64])
+    x, y = as_batch(split.x_train[:128]), torch.as_tensor(split.y_train[:128])
+    cfg = CnnRecipe(seed=seed, epochs=1, batch_size=64)
+    return train_seed_cnn(cfg, x, y, x[:64], y[:64])
 
 
 def test_a_short_seeded_run_is_reproducible_bit_for_bit():
@@ -129,9 +141,9 @@ def test_shipped_checkpoint_reaches_098_on_the_held_out_split():
     model = load_default()
     assert model is not None
     split = embedded_mnist()
-    accuracy = evaluate(model, as_batch(split.x_test), torch.as_tensor(split.y_test))
-    assert accuracy >= 0.98
-    assert math.isclose(accuracy, checkpoint_meta()["held_out_accuracy"], abs_tol=1e-9)
+    acc = accuracy(model, as_batch(split.x_test), torch.as_tensor(split.y_test))
+    assert acc >= 0.98
+    assert math.isclose(acc, checkpoint_meta()["held_out_accuracy"], abs_tol=1e-9)
 
 
 # ----- engine.models.cnn.forward_from_scratch (used by the CNN page's torch check) -----------------

@@ -27,6 +27,7 @@ from engine.data.seq_tasks import (
     make_batch,
     render,
 )
+from engine.lab.loop import TrainConfig
 from engine.lab.tasks import (
     CharConfig,
     CharTask,
@@ -42,9 +43,9 @@ from engine.lab.tasks import (
     config_from_dict,
     sub_seed,
 )
-from engine.lab.trainer import OptimConfig, RunConfig, Trainer
+from engine.lab.trainer import RunConfig, Trainer
 from engine.limits import LimitError
-from engine.models import charlm
+from engine.models import char_rnn
 from engine.models import cnn as models
 from engine.models.char_rnn import (
     CELLS,
@@ -70,7 +71,7 @@ TEXT = ("Shall I compare thee to a summer's day?\nThou art more lovely and more 
         "Sometime too hot the eye of heaven shines,\nAnd often is his gold complexion dimm'd;\n")
 
 
-def run_steps(task, optim: OptimConfig, steps: int, seed: int = 0) -> Trainer:
+def run_steps(task, optim: TrainConfig, steps: int, seed: int = 0) -> Trainer:
     tr = Trainer(task, optim, RunConfig(seed=seed, report_every=1, eval_every=100_000), CPU)
     tr.start()
     assert tr.join(60)
@@ -79,7 +80,7 @@ def run_steps(task, optim: OptimConfig, steps: int, seed: int = 0) -> Trainer:
 
 
 def train_losses(tr: Trainer) -> list[float]:
-    return [r["loss"] for r in tr.metrics.snapshot("train")]
+    return [r.loss for r in tr.metrics.snapshot().train]
 
 
 def went_down(losses: list[float], factor: float) -> bool:
@@ -210,12 +211,12 @@ def test_char_rnn_parameter_formula_and_weights():
             assert cell_weights(model)["weight_ih"].shape == (G * H, len(CHARS))
 
 
-def test_charlm_sampling_works_on_every_cell():
+def test_char_rnn_sampling_works_on_every_cell():
     for cell in CELLS:
         model = CharRNN(CharRNNConfig(cell, 8))
-        a = charlm.sample(model, "To be", 30, 0.9, seed=4)
+        a = char_rnn.sample(model, "To be", 30, 0.9, seed=4)
         assert len(a) == 30 and set(a) <= set(CHARS)
-        assert a == charlm.sample(model, "To be", 30, 0.9, seed=4)
+        assert a == char_rnn.sample(model, "To be", 30, 0.9, seed=4)
 
 
 def test_bad_char_configs():
@@ -318,7 +319,7 @@ def test_bad_cnn_configs(kwargs):
 
 def test_the_cnn_learns_and_its_probe_is_consistent():
     task = CnnTask(CnnConfig(batch_size=32, epochs=1, augment=False))
-    tr = Trainer(task, OptimConfig("adam", 2e-3, "constant"), RunConfig(report_every=1, eval_every=100_000), CPU)
+    tr = Trainer(task, TrainConfig("adam", 2e-3, "constant"), RunConfig(report_every=1, eval_every=100_000), CPU)
     for _ in range(30):
         target = tr.step + 1
         tr.step_once()
@@ -347,12 +348,11 @@ def test_the_cnn_learns_and_its_probe_is_consistent():
 @pytest.mark.parametrize("cell", CELLS)
 def test_the_char_model_learns_a_pasted_text(cell):
     task = CharTask(CharConfig(cell=cell, H=48, B=16, T=32, steps=60, text=TEXT, sample_chars=40))
-    tr = run_steps(task, OptimConfig("adam", 1e-2, "constant", clip=1.0), 60)
+    tr = run_steps(task, TrainConfig("adam", 1e-2, "constant", clip=1.0), 60)
     assert went_down(train_losses(tr), 0.85)
-    evals = tr.metrics.snapshot("eval")
-    assert evals[-1]["step"] == 60 and np.isfinite(evals[-1]["held_out_loss"])
-    samples = tr.metrics.snapshot("sample")
-    assert len(samples[-1]["text"]) == 40
+    snap = tr.metrics.snapshot()
+    assert snap.last_eval.step == 60 and np.isfinite(snap.last_eval.held_out_loss)
+    assert len(snap.samples[-1].text) == 40 and snap.samples[-1].step == 60
     probe = tr.probe()
     assert set(GATE_NAMES[cell]) <= set(probe) and probe["h"].shape == (len(task.config.probe_text), 48)
     assert len(tr.sample(temperature=0.5, n=25)) == 25
@@ -360,7 +360,7 @@ def test_the_char_model_learns_a_pasted_text(cell):
 
 def test_the_char_model_trains_on_shakespeare():
     task = CharTask(CharConfig(H=32, B=8, T=32, steps=25))
-    tr = run_steps(task, OptimConfig("adam", 1e-2, "constant"), 25)
+    tr = run_steps(task, TrainConfig("adam", 1e-2, "constant"), 25)
     assert went_down(train_losses(tr), 0.85)
 
 
@@ -368,21 +368,21 @@ def test_the_char_model_trains_on_shakespeare():
 def test_the_transformer_learns_each_toy_task(name):
     steps = 80 if name == "add" else 40  # adding needs a little longer to beat the digits' base rate
     cfg = SeqConfig(task=name, length=4, B=32, steps=steps, held_out=64, model=TinyTransformerConfig(16, 2, 1, 32))
-    tr = run_steps(SeqTask(cfg), OptimConfig("adam", 1e-2, "constant"), steps)
+    tr = run_steps(SeqTask(cfg), TrainConfig("adam", 1e-2, "constant"), steps)
     assert went_down(train_losses(tr), 0.9 if name == "add" else 0.8)
-    ev = tr.metrics.snapshot("eval")[-1]
-    assert 0.0 <= ev["exact_match"] <= ev["held_out_accuracy"] <= 1.0
+    ev = tr.metrics.snapshot().last_eval
+    assert 0.0 <= ev.exact_match <= ev.held_out_accuracy <= 1.0
 
 
 def test_reverse_makes_an_anti_diagonal_head():
     cfg = SeqConfig(task="reverse", length=8, B=64, steps=300)  # d_model=32, h=4, N=2
-    tr = run_steps(SeqTask(cfg), OptimConfig("adam", 3e-3, "one_cycle"), 300)
+    tr = run_steps(SeqTask(cfg), TrainConfig("adam", 3e-3, "one_cycle"), 300)
     p = tr.probe()
     assert p["attention"].shape == (2, 4, 8, 8)
     assert torch.allclose(p["attention"].sum(-1), torch.ones(()), atol=1e-5)
     assert p["anti_diagonal"].max().item() > 0.5, p["anti_diagonal"]
     assert torch.equal(p["prediction"], p["target"])
-    assert tr.metrics.snapshot("eval")[-1]["exact_match"] > 0.9
+    assert tr.metrics.snapshot().last_eval.exact_match > 0.9
 
 
 def test_an_untrained_transformer_has_no_anti_diagonal_head():
