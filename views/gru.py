@@ -9,17 +9,24 @@ import math
 import pandas as pd
 import streamlit as st
 import torch
-from torch import nn
 
-from engine.data.corpus import UNK, VOCAB, decode, encode, unknown_chars
+from engine.data.corpus import UNK, VOCAB, decode, encode, one_hot, unknown_chars
 from engine.ops.recurrent import (
     GATES,
     gru,
     gru_step,
-    gru_textbook,
     gru_textbook_step,
     param_count,
-    seeded_uniform,
+    torch_gap,
+    torch_param_count,
+)
+from engine.ops.recurrent_units import (
+    OPEN_RESET,
+    GRUVariants,
+    UnitStep,
+    gru_variants,
+    random_char_model,
+    unit_step,
 )
 from figures.recurrent import char_labels, gate_figure
 from widgets import blocks
@@ -43,93 +50,45 @@ def checked(name: str, value: int) -> int:
 def random_weights(D: int, H: int, seed: int) -> dict[str, torch.Tensor]:
     """Weights as nn.GRU initialises them: every entry ~ U(−1/√H, 1/√H), from a seeded generator.
     Layout as torch's: weight_ih (3H, D), weight_hh (3H, H), biases (3H,), gates stacked r, z, n."""
-    shapes = {"weight_ih": (3 * H, D), "weight_hh": (3 * H, H), "bias_ih": (3 * H,), "bias_hh": (3 * H,)}
-    return seeded_uniform(shapes, H, seed)
+    return random_char_model("gru", D, H, seed).cell
 
 
-def one_hot(text: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """Text → (ids (T,), x (T, 1, D)): one one-hot row per character, batch of one."""
-    ids = encode(text)
-    # (T,) → (T, D) one-hot → (T, 1, D): torch's (time, batch, feature)
-    x = torch.nn.functional.one_hot(ids, len(VOCAB)).to(torch.float64)[:, None, :]
-    return ids, x
+@st.cache_data(show_spinner=False, max_entries=64)
+def variants(text: str, D: int, H: int, seed: int) -> GRUVariants:
+    """torch's GRU and the textbook's on the text, and where they agree."""
+    return gru_variants(one_hot(encode(text), D), random_weights(D, H, seed))
 
 
 @st.cache_data(show_spinner=False)
 def torch_param_counts(D: int, H: int) -> dict[str, int]:
     """Parameters of nn.RNN, nn.GRU, nn.LSTM (one layer) for these sizes, counted by torch."""
-    modules = {"rnn": nn.RNN(D, H), "gru": nn.GRU(D, H), "lstm": nn.LSTM(D, H)}
-    return {kind: sum(p.numel() for p in m.parameters()) for kind, m in modules.items()}
-
-
-def torch_gru_output(x: torch.Tensor, W: dict[str, torch.Tensor]) -> torch.Tensor:
-    """nn.GRU in float64 with our weights copied in; its output (T, 1, H)."""
-    D, H = x.shape[-1], W["weight_hh"].shape[1]
-    ref = nn.GRU(D, H).double()
-    with torch.no_grad():
-        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
-            getattr(ref, f"{name}_l0").copy_(W[name])
-        out, _ = ref(x)
-    return out
-
-
-OPEN_RESET = 20.0  # b_ir = b_hr = 20 with W_ir = W_hr = 0: r_t = σ(40) ≈ 1 − 4·10⁻¹⁸
-
-
-def variant_gaps(x: torch.Tensor, W: dict[str, torch.Tensor]) -> dict[str, tuple[float, float]]:
-    """max |h_torch − h_textbook| (at t = 1, over all steps) for the learner's weights and two
-    edited copies: b_hn = 0, and the reset gate forced open (r_t ≈ 1)."""
-    H = W["weight_hh"].shape[1]
-    no_bhn = {**W, "bias_hh": W["bias_hh"].clone()}
-    no_bhn["bias_hh"][2 * H:] = 0
-    open_r = {name: w.clone() for name, w in W.items()}
-    # rows [0, H) of every block are the reset gate's (torch stacks r, z, n)
-    open_r["weight_ih"][:H] = 0
-    open_r["weight_hh"][:H] = 0
-    open_r["bias_ih"][:H] = OPEN_RESET
-    open_r["bias_hh"][:H] = OPEN_RESET
-    out = {}
-    for name, weights in (("yours", W), ("no_bhn", no_bhn), ("open_r", open_r)):
-        args = (x, weights["weight_ih"], weights["weight_hh"], weights["bias_ih"], weights["bias_hh"])
-        gap = (gru(*args).h - gru_textbook(*args).h).abs()
-        out[name] = (float(gap[0].max()), float(gap.max()))
-    return out
+    return {kind: torch_param_count(kind, D, H) for kind in ("rnn", "gru", "lstm")}
 
 
 # ----- formulas with live numbers ----------------------------------------------------------
 
 
-def unit_equations(W: dict, trace, ids: torch.Tensor, step: int, j: int) -> dict[str, str]:
-    """The four GRU equations for unit j at 0-based step `step`, with the live numbers."""
-    k = int(ids[step])
-    h_prev = (trace.h0 if step == 0 else trace.h[step - 1])[0]
-    W_ir, W_iz, W_in = W["weight_ih"].chunk(3)
-    W_hr, W_hz, W_hn = W["weight_hh"].chunk(3)
-    b_ir, b_iz, b_in = W["bias_ih"].chunk(3)
-    b_hr, b_hz, b_hn = W["bias_hh"].chunk(3)
-    r, z, n, h = (float(getattr(trace, q)[step, 0, j]) for q in KINDS)
-    tt = step + 1
+def unit_equations(unit: UnitStep, k: int, step: int, j: int) -> dict[str, str]:
+    """The four GRU equations for unit j at 0-based step `step` (input one-hot at id k), with the live numbers."""
+    v, tt = unit.values, step + 1
     out = {}
-    for gate, W_i, b_i, W_h, b_h, value in (("r", W_ir, b_ir, W_hr, b_hr, r), ("z", W_iz, b_iz, W_hz, b_hz, z)):
-        s = float(W_h[j] @ h_prev)
-        # pre = W_i[j, k] + b_i[j] + Σ_m W_h[j, m] h_{t−1}[m] + b_h[j]
-        pre = float(W_i[j, k]) + float(b_i[j]) + s + float(b_h[j])
+    for gate in ("r", "z"):
+        g = unit.gates[gate]
         out[gate] = (
-            rf"\begin{{aligned}} {recurrent_sum('h' + gate, j, tt, W_h[j], h_prev, TERMS)} \\ "
+            rf"\begin{{aligned}} {recurrent_sum('h' + gate, j, tt, g.w_h, g.h_prev, TERMS)} \\ "
             rf"{gate}_{{{tt}}}[{j}] &= \sigma\big(W_{{i{gate}}}[{j},{k}] + b_{{i{gate}}}[{j}] + "
             rf"\textstyle\sum_m W_{{h{gate}}}[{j},m]\,h_{{{tt - 1}}}[m] + b_{{h{gate}}}[{j}]\big) \\ "
-            rf"&= \sigma\big({num(float(W_i[j, k]))} + {num(float(b_i[j]))} + {num(s)} + {num(float(b_h[j]))}\big) \\ "
-            rf"&= \sigma({pre:.4f}) = {value:.4f} \end{{aligned}}")
-    s = float(W_hn[j] @ h_prev)
-    pre_n = float(W_in[j, k]) + float(b_in[j]) + r * (s + float(b_hn[j]))
+            rf"&= \sigma\big({num(g.w_x)} + {num(g.b_i)} + {num(g.recurrent)} + {num(g.b_h)}\big) \\ "
+            rf"&= \sigma({g.pre:.4f}) = {g.value:.4f} \end{{aligned}}")
+    g, r = unit.gates["n"], v["r"]
     out["n"] = (
-        rf"\begin{{aligned}} {recurrent_sum('hn', j, tt, W_hn[j], h_prev, TERMS)} \\ "
+        rf"\begin{{aligned}} {recurrent_sum('hn', j, tt, g.w_h, g.h_prev, TERMS)} \\ "
         rf"n_{{{tt}}}[{j}] &= \tanh\big(W_{{in}}[{j},{k}] + b_{{in}}[{j}] + r_{{{tt}}}[{j}]\,"
         rf"(\textstyle\sum_m W_{{hn}}[{j},m]\,h_{{{tt - 1}}}[m] + b_{{hn}}[{j}])\big) \\ "
-        rf"&= \tanh\big({num(float(W_in[j, k]))} + {num(float(b_in[j]))} + {r:.3f}\cdot({s:.3f} + "
-        rf"{num(float(b_hn[j]))})\big) \\ "
-        rf"&= \tanh({pre_n:.4f}) = {n:.4f} \end{{aligned}}")
-    hp = float(h_prev[j])
+        rf"&= \tanh\big({num(g.w_x)} + {num(g.b_i)} + {r:.3f}\cdot({g.recurrent:.3f} + "
+        rf"{num(g.b_h)})\big) \\ "
+        rf"&= \tanh({g.pre:.4f}) = {g.value:.4f} \end{{aligned}}")
+    z, n, h, hp = v["z"], v["n"], v["h"], v["h_prev"]
     out["h"] = (
         rf"\begin{{aligned}} h_{{{tt}}}[{j}] &= (1 - z_{{{tt}}}[{j}])\,n_{{{tt}}}[{j}] + "
         rf"z_{{{tt}}}[{j}]\,h_{{{tt - 1}}}[{j}] \\ "
@@ -176,15 +135,14 @@ checked("input_size", len(VOCAB))
 unknown = unknown_chars(text)
 if unknown:
     st.info(t("unknown", chars=" ".join(f"`{c}`" for c in unknown), unk=UNK, count=len(unknown)))
-ids, x = one_hot(text)
+ids = encode(text)
 seen = decode(ids)  # what the cell reads: folded quotes and dashes, ¿ for unknown characters
 D = len(VOCAB)
 st.caption(t("encoding", T=T_len, D=D, H=H, seed=seed, k=f"{1 / math.sqrt(H):.3f}"))
 
 W = random_weights(D, H, seed)
-with torch.no_grad():
-    trace = gru(x, W["weight_ih"], W["weight_hh"], W["bias_ih"], W["bias_hh"])
-    trace_book = gru_textbook(x, W["weight_ih"], W["weight_hh"], W["bias_ih"], W["bias_hh"])
+both = variants(text, D, H, seed)
+trace, trace_book = both.torch_trace, both.textbook
 
 # ----- heatmaps and one unit written out ---------------------------------------------------
 st.header(t("heatmaps_header"))
@@ -213,7 +171,7 @@ st.subheader(t("unit_header", t=step + 1, j=j, ch=labels[step]))
 st.markdown(t("one_hot_note", t=step + 1, ch=labels[step], k=int(ids[step]), j=j))
 if step == 0:
     st.caption(t("h0_note"))
-eqs = unit_equations(W, trace, ids, step, j)
+eqs = unit_equations(unit_step("gru", W, trace, int(ids[step]), step, j), int(ids[step]), step, j)
 # full width: a written-out recurrent sum is too wide for half a page
 for name in KINDS:
     st.latex(eqs[name])
@@ -233,19 +191,14 @@ with c_a:
 with c_b:
     st.plotly_chart(gate_figure(trace_book.h[:, 0], seen, kind="h", title=t("fig_h_textbook"), height=height,
                                 unit_label=t("unit_axis")), key="gru_fig_h_textbook")
-gap = (trace.h - trace_book.h).abs()
-# max over units of |h_torch − h_textbook| at each step
-per_step = gap[:, 0].amax(dim=1)
-st.metric(t("variants_metric"), f"{float(gap.max()):.2e}")
-st.caption(t("variants_first", d1=f"{float(per_step[0]):.2e}",
-             bhn=f"{float(W['bias_hh'].chunk(3)[2].abs().max()):.3f}"))
+gaps = both.gaps
+st.metric(t("variants_metric"), f"{gaps['yours'].overall:.2e}")
+st.caption(t("variants_first", d1=f"{gaps['yours'].first:.2e}", bhn=f"{both.b_hn_max:.3f}"))
 st.markdown(t("variants_same"))
-with torch.no_grad():
-    gaps = variant_gaps(x, W)
 st.dataframe(pd.DataFrame({
     t("col_weights"): [t(f"weights_{name}", b=f"{OPEN_RESET:g}") for name in gaps],
-    t("col_gap_t1"): [f"{g[0]:.2e}" for g in gaps.values()],
-    t("col_gap_all"): [f"{g[1]:.2e}" for g in gaps.values()],
+    t("col_gap_t1"): [f"{g.first:.2e}" for g in gaps.values()],
+    t("col_gap_all"): [f"{g.overall:.2e}" for g in gaps.values()],
 }), hide_index=True)
 st.caption(t("variants_table_help"))
 
@@ -279,8 +232,7 @@ show_code(gru, gru_step, gru_textbook_step)
 
 st.header(t("check_torch"))
 st.caption(t("check_help", T=T_len, D=D, H=H))
-delta = float((trace.h - torch_gru_output(x, W)).abs().max())
-torch_check(delta, "nn.GRU")
+torch_check(torch_gap("gru", W, one_hot(ids, D), trace.h), "nn.GRU")
 
 # ----- what next --------------------------------------------------------------------------
 st.header(t("what_next"))
