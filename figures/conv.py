@@ -7,6 +7,8 @@ string; nothing here computes the convolution itself.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import plotly.graph_objects as go
 
@@ -85,12 +87,22 @@ def grid_figure(values, *, signed: bool = True, fmt: str = ".2f", title: str | N
                         text_fmt=fmt, hover_fmt=".4g", text_size=12 if k <= 5 else 10)
 
 
-def cell_figures(trace: ConvCellTrace, titles: tuple[str, str, str]) -> tuple[go.Figure, go.Figure, go.Figure]:
+@dataclass(frozen=True)
+class CellFigures:
+    """The three grids of one written-out output cell."""
+
+    patch: go.Figure  # the input window x
+    kernel: go.Figure  # w
+    products: go.Figure  # w ⊙ x
+
+
+def cell_figures(trace: ConvCellTrace, titles: tuple[str, str, str]) -> CellFigures:
     """The input patch x, the kernel w and the products w ⊙ x of one output cell."""
-    patch = grid_figure(trace.patch, signed=False, fmt=".2f", title=titles[0])
-    kernel = grid_figure(trace.kernel, signed=True, fmt=".3g", title=titles[1])
-    products = grid_figure(trace.products, signed=True, fmt=".2f", title=titles[2])
-    return patch, kernel, products
+    return CellFigures(
+        patch=grid_figure(trace.patch, signed=False, fmt=".2f", title=titles[0]),
+        kernel=grid_figure(trace.kernel, signed=True, fmt=".3g", title=titles[1]),
+        products=grid_figure(trace.products, signed=True, fmt=".2f", title=titles[2]),
+    )
 
 
 # The mosaics are sized for the page's main column (~820 px at a 1280 px window): the cells stay

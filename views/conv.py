@@ -5,76 +5,44 @@ Glue only: lesson text from lessons/, controls, engine.ops.conv for every number
 
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
 import streamlit as st
-import torch
-import torch.nn.functional as F
 
 import lessons
-from engine.device import get_device
-from engine.limits import BOUNDS, MAX_KERNEL_ABS, LimitError, check
-from engine.models.cnn import CHECKPOINT, load_default
+from engine.limits import LimitError, check
+from engine.models.cnn import FirstLayer, checkpoint_mtime, first_layer
 from engine.ops.conv import (
-    KERNEL_PRESETS,
-    KernelError,
-    centred_impulse,
-    check_bias,
     conv2d,
     conv2d_loops,
     conv_cell,
-    convolve2d,
-    glorot_filters,
-    kernel_from_grid,
+    conv_map,
+    flip_demo,
+    many_maps,
     output_size,
-    preset,
-    relu,
+    relu_map,
+    strongest_cell,
+    torch_delta,
 )
 from figures import conv as cf
 from widgets.blocks import show_code, torch_check
 from widgets.digit_input import digit_input
 from widgets.i18n import T
+from widgets.kernel_editor import kernel_editor
 
 t = T("conv")
-CUSTOM = "custom"
-PRESET_KEY = "conv_kernel_preset"
-DEFAULT_PRESET = "sobel_x"  # signed edges: a first feature map with something to explain
 
 
 # ----- cached work ------------------------------------------------------------------------------
 
 @st.cache_resource(show_spinner=False)
-def first_layer(mtime: float | None) -> tuple[torch.Tensor, torch.Tensor, bool]:
-    """conv1's 32 filters (32, 1, 3, 3) and biases from the shipped checkpoint, else Glorot ones.
-
-    `mtime` is the checkpoint's modification time, so a newly trained checkpoint is picked up.
-    """
-    model = None
-    if mtime is not None:
-        try:
-            model = load_default()
-        except Exception:  # a half-written or foreign file: fall back rather than fail the page
-            model = None
-    if model is None:
-        return glorot_filters(32, 1, 3, seed=0), torch.zeros(32), False
-    return model.conv1.weight.detach().clone(), model.conv1.bias.detach().clone(), True
+def filters(mtime: float | None) -> FirstLayer:
+    """conv1's 32 filters, once per checkpoint (`mtime` picks up a newly trained one)."""
+    return first_layer()
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def loops_delta(x: np.ndarray, w: np.ndarray, b: float, s: int, p: int) -> float:
+def loops_delta(digit, kernel: list, b: float, s: int, p: int) -> float:
     """max |conv2d_loops − F.conv2d| in float64 (the loops are slow, so cache them)."""
-    x64 = torch.from_numpy(x).double()[None, None]  # (1, 1, H, W)
-    w64 = torch.from_numpy(w).double()[None, None]  # (1, 1, k, k)
-    b64 = torch.tensor([b], dtype=torch.float64)
-    ref = F.conv2d(x64, w64, b64, stride=s, padding=p)
-    return float((conv2d_loops(x64, w64, b64, s, p) - ref).abs().max())
-
-
-def kernel_frame(w: torch.Tensor) -> pd.DataFrame:
-    """The kernel as an editable table: rows m, columns n."""
-    k = w.shape[0]
-    return pd.DataFrame(w.double().numpy(), index=[f"m={m}" for m in range(k)],
-                        columns=[f"n={n}" for n in range(k)])
+    return torch_delta(digit, kernel, b, s, p, loops=True)
 
 
 # ----- title, intuition, formula ----------------------------------------------------------------
@@ -94,70 +62,15 @@ st.header(t("input_header"))
 digit = digit_input()
 
 st.header(t("kernel_header"))
-controls, grid = st.columns([2, 3], gap="large")
-with controls:
-    if st.session_state.get("conv_lang") != t.lang and PRESET_KEY in st.session_state:
-        # the selectbox's state is its label: re-assigning it after a language switch makes the
-        # browser show the label in the new language at once
-        st.session_state[PRESET_KEY] = st.session_state[PRESET_KEY]
-    st.session_state["conv_lang"] = t.lang
-    # labels looked up now, not inside format_func (which may be called outside this run)
-    labels = {n: t(f"preset_{n}") for n in [*KERNEL_PRESETS, CUSTOM]}
-    name = st.selectbox(t("preset"), list(labels), index=list(labels).index(DEFAULT_PRESET), key=PRESET_KEY,
-                        format_func=labels.__getitem__, persist_state="session")
-    name = name if name in labels else DEFAULT_PRESET  # a stale label from another language
-    if name == CUSTOM:
-        ks = BOUNDS["kernel_size"]
-        k = st.slider(t("kernel_size"), ks.low, ks.high, 3, key="conv_k", persist_state="session",
-                      help=t("kernel_size_help"))
-    else:
-        k = KERNEL_PRESETS[name].shape[0]
-    s = st.slider(t("stride"), BOUNDS["stride"].low, BOUNDS["stride"].high, 1, key="conv_stride",
-                  persist_state="session", help=t("stride_help"))
-    p = st.slider(t("padding"), BOUNDS["padding"].low, BOUNDS["padding"].high, 0, key="conv_padding",
-                  persist_state="session", help=t("padding_help"))
-    b_in = st.number_input(t("bias"), -MAX_KERNEL_ABS, MAX_KERNEL_ABS, 0.0, step=0.1, format="%.2f",
-                           key="conv_bias", persist_state="session", help=t("bias_help"))
-try:
-    # the widgets are bounded; check again on the server (session state can be set from code)
-    k, s, p = check("kernel_size", int(k)), check("stride", int(s)), check("padding", int(p))
-    b = check_bias(b_in)
-except LimitError as e:
-    st.error(t.error(e))
-    st.stop()
-except KernelError as e:
-    st.error(t.error(e))
-    st.stop()
-
-base = preset(name) if name != CUSTOM else centred_impulse(k)
-with grid:
-    st.markdown(f"**{t('grid_label', k=k)}**")
-    frame = kernel_frame(base)
-    # one editor per preset and size, so picking a preset reloads its values
-    edited = st.data_editor(
-        frame, key=f"conv_grid_{name}_{k}", width="content",
-        column_config={c: st.column_config.NumberColumn(c, min_value=-MAX_KERNEL_ABS, max_value=MAX_KERNEL_ABS,
-                                                        width="small")
-                       for c in frame.columns},
-    )
-    st.caption(t("grid_help", limit=f"{MAX_KERNEL_ABS:g}"))
-    try:
-        w = kernel_from_grid(edited.to_numpy(dtype=object))
-    except KernelError as e:
-        st.warning(t.error(e) + " " + t("grid_fallback"))
-        w = base
+choice = kernel_editor(t)
+name, w, k, s, p, b = choice.name, choice.kernel, choice.k, choice.stride, choice.padding, choice.bias
 
 # ----- the feature map --------------------------------------------------------------------------
 
-# One 28×28 map with one kernel: CPU float64 is instant and lets the torch check below use the
-# very numbers on screen.
-x = torch.from_numpy(np.asarray(digit, dtype=np.float64))  # (H, W)
-H, W = x.shape
+# One 28×28 map with one kernel, in float64: the torch check below uses the very numbers on screen.
+H, W = digit.shape
 H_out, W_out = output_size(H, k, s, p), output_size(W, k, s, p)
-w64 = w.double()
-b64 = torch.tensor([b], dtype=torch.float64)
-# (1, 1, H, W) ⋆ (1, 1, k, k) → (1, 1, H_out, W_out)
-z = conv2d(x[None, None], w64[None, None], b64, stride=s, padding=p)[0, 0]
+z = conv_map(digit, w, b, stride=s, padding=p)  # (H_out, W_out)
 
 st.header(t("output_header"))
 st.markdown(t("output_size_intro"))
@@ -168,7 +81,7 @@ with left:
     st.markdown(t("pick_cell"))
     if "conv_i" not in st.session_state or "conv_j" not in st.session_state:
         # start at the strongest response, where there is something to see
-        st.session_state["conv_i"], st.session_state["conv_j"] = divmod(int(z.abs().argmax()), W_out)
+        st.session_state["conv_i"], st.session_state["conv_j"] = strongest_cell(z)
     for key, n_max in (("conv_i", H_out - 1), ("conv_j", W_out - 1)):
         # keep the chosen cell inside the map when stride/padding shrink it
         st.session_state[key] = min(int(st.session_state[key]), n_max)
@@ -183,19 +96,19 @@ with right:
 
 st.header(t("cell_header", i=i, j=j))
 st.markdown(t.section("cell"))
-cell = conv_cell(x, w64, b, i, j, stride=s, padding=p)
+cell = conv_cell(digit, w, b, i, j, stride=s, padding=p)
 c_in, c_patch, c_kernel, c_prod = st.columns([3, 2, 2, 2])
 with c_in:
-    st.plotly_chart(cf.receptive_field_figure(x, cell.row, cell.col, k, p,
+    st.plotly_chart(cf.receptive_field_figure(digit, cell.row, cell.col, k, p,
                                               title=t("field_title", r=cell.row, c=cell.col), height=330),
                     key="conv_field")
-fig_patch, fig_kernel, fig_prod = cf.cell_figures(cell, (t("patch_title"), t("kernel_title"), t("products_title")))
+figs = cf.cell_figures(cell, (t("patch_title"), t("kernel_title"), t("products_title")))
 with c_patch:
-    st.plotly_chart(fig_patch, key="conv_patch")
+    st.plotly_chart(figs.patch, key="conv_patch")
 with c_kernel:
-    st.plotly_chart(fig_kernel, key="conv_kernel")
+    st.plotly_chart(figs.kernel, key="conv_kernel")
 with c_prod:
-    st.plotly_chart(fig_prod, key="conv_products")
+    st.plotly_chart(figs.products, key="conv_products")
 st.latex(cf.cell_sum_latex(cell, i, j, s))
 cell_delta = abs(cell.total - float(z[i, j]))
 st.caption(t("cell_check", value=cf.fixed(z[i, j], 4), delta=f"{cell_delta:.1e}"))
@@ -206,10 +119,9 @@ if p:
 
 def many_kernels_tab() -> None:
     """32 kernels → 32 feature maps, and the 'one sum over kernels' mistake, in numbers."""
-    mtime = CHECKPOINT.stat().st_mtime if CHECKPOINT.exists() else None
-    weight, bias, trained = first_layer(mtime)
+    layer = filters(checkpoint_mtime())
     st.markdown(t.section("many"))
-    if trained:
+    if layer.trained:
         st.info(t("filters_trained"))
     else:
         st.warning(t("filters_random"))
@@ -219,14 +131,10 @@ def many_kernels_tab() -> None:
     except LimitError as e:
         st.error(t.error(e))
         return
-    device = get_device()
-    with torch.no_grad():
-        x_dev = torch.from_numpy(np.asarray(digit, dtype=np.float32)).to(device)[None, None]  # (1, 1, 28, 28)
-        # each kernel o makes its own map: z_o = w_o ⋆ x + b_o → (1, K, 26, 26)
-        maps = conv2d(x_dev, weight[:K].to(device), bias[:K].to(device))[0].cpu()  # (K, 26, 26)
-    _, H_z, W_z = maps.shape
-    st.plotly_chart(cf.kernels_mosaic(weight[:K, 0], title=t("kernels_title", K=K)), key="conv_kernels")
-    st.plotly_chart(cf.maps_mosaic(maps, 8, labels=[str(o) for o in range(K)],
+    many = many_maps(digit, layer.weight[:K], layer.bias[:K])
+    _, H_z, W_z = many.maps.shape
+    st.plotly_chart(cf.kernels_mosaic(layer.weight[:K, 0], title=t("kernels_title", K=K)), key="conv_kernels")
+    st.plotly_chart(cf.maps_mosaic(many.maps, 8, labels=[str(o) for o in range(K)],
                                    title=t("maps_title", K=K, H=H_z, W=W_z)), key="conv_maps")
 
     st.subheader(t("mistake_header"))
@@ -239,49 +147,45 @@ def many_kernels_tab() -> None:
         st.markdown(t("right_label"))
         st.latex(r"z_o[i,j] = \sum_{m=0}^{2}\sum_{n=0}^{2} w_o[m,n]\; x[i+m,\, j+n] + b_o")
     ci, cj = H_z // 2, W_z // 2
-    summed = maps.sum(dim=0)  # (K, H, W) → (H, W): what the wrong formula would give
-    st.latex(cf.kernel_outputs_latex(maps, summed, ci, cj))
+    st.latex(cf.kernel_outputs_latex(many.maps, many.summed, ci, cj))
     st.markdown(t("mistake_numbers", K=K, H=H_z, W=W_z, i=ci, j=cj))
 
 
 def flip_tab() -> None:
     """Cross-correlation (what F.conv2d computes) vs true convolution (kernel rotated by 180°)."""
     st.markdown(t.section("flip"))
-    symmetric = torch.equal(w64, torch.flip(w64, dims=(0, 1)))
-    w_demo = preset("sobel_x").double() if symmetric else w64
-    if symmetric:
+    flip = flip_demo(digit, w, b, stride=s, padding=p)
+    if flip.substituted:
         st.info(t("flip_symmetric"))
     st.markdown(t("xcorr_label"))
     st.latex(r"(x \star w)[i,j] = \sum_{m,n} w[m,n]\; x[i\cdot s+m,\, j\cdot s+n]")
     st.markdown(t("conv_label"))
     st.latex(r"(x * w)[i,j] = \sum_{m,n} w[k{-}1{-}m,\, k{-}1{-}n]\; x[i\cdot s+m,\, j\cdot s+n]")
-    xcorr = conv2d(x[None, None], w_demo[None, None], b64, stride=s, padding=p)[0, 0]
-    truec = convolve2d(x[None, None], w_demo[None, None], b64, stride=s, padding=p)[0, 0]
-    m = cf.symmetric_range(xcorr, truec)
+    m = cf.symmetric_range(flip.xcorr, flip.conv)
     f_xcorr, f_conv = st.columns(2)
     with f_xcorr:
-        st.plotly_chart(cf.grid_figure(w_demo, fmt=".3g", title=t("flip_w")), key="conv_flip_w")
-        st.plotly_chart(cf.feature_map_figure(xcorr, title=t("flip_xcorr"), zmax=m, height=340), key="conv_xcorr")
+        st.plotly_chart(cf.grid_figure(flip.kernel, fmt=".3g", title=t("flip_w")), key="conv_flip_w")
+        st.plotly_chart(cf.feature_map_figure(flip.xcorr, title=t("flip_xcorr"), zmax=m, height=340),
+                        key="conv_xcorr")
     with f_conv:
-        st.plotly_chart(cf.grid_figure(torch.flip(w_demo, dims=(0, 1)), fmt=".3g", title=t("flip_wflip")),
-                        key="conv_flip_wflip")
-        st.plotly_chart(cf.feature_map_figure(truec, title=t("flip_conv"), zmax=m, height=340), key="conv_trueconv")
-    st.markdown(t("flip_numbers", delta=f"{float((xcorr - truec).abs().max()):.3f}"))
+        st.plotly_chart(cf.grid_figure(flip.flipped, fmt=".3g", title=t("flip_wflip")), key="conv_flip_wflip")
+        st.plotly_chart(cf.feature_map_figure(flip.conv, title=t("flip_conv"), zmax=m, height=340),
+                        key="conv_trueconv")
+    st.markdown(t("flip_numbers", delta=f"{flip.delta:.3f}"))
 
 
 def relu_tab() -> None:
     """The feature map before and after ReLU, and how much of it ReLU sets to zero."""
     st.markdown(t.section("relu"))
     st.latex(r"\operatorname{ReLU}(z) = \max(0, z)")
-    a = relu(z)
-    fig_z, fig_a = cf.relu_figures(z, a, (t("relu_before"), t("relu_after")))
+    r = relu_map(z)
+    fig_z, fig_a = cf.relu_figures(r.z, r.a, (t("relu_before"), t("relu_after")))
     before, after = st.columns(2)
     with before:
         st.plotly_chart(fig_z, key="conv_relu_before")
     with after:
         st.plotly_chart(fig_a, key="conv_relu_after")
-    zeros = float((a == 0).double().mean())
-    st.metric(t("relu_zeros"), f"{zeros:.1%}", help=t("relu_zeros_help"))
+    st.metric(t("relu_zeros"), f"{r.zero_fraction:.1%}", help=t("relu_zeros_help"))
     st.caption(t("relu_bias_hint"))
 
 
@@ -306,14 +210,13 @@ show_code(conv2d, conv2d_loops, conv_cell)
 
 st.subheader(t("check_torch"))
 # our conv2d and conv2d_loops against F.conv2d, float64, on this digit and this kernel
-ref = F.conv2d(x[None, None], w64[None, None], b64, stride=s, padding=p)[0, 0]
 c1, c2 = st.columns(2)
 with c1:
     st.markdown("`engine.ops.conv.conv2d`")
-    torch_check(float((z - ref).abs().max()), "F.conv2d")
+    torch_check(torch_delta(digit, w, b, s, p), "F.conv2d")
 with c2:
     st.markdown("`engine.ops.conv.conv2d_loops`")
-    torch_check(loops_delta(np.asarray(digit, dtype=np.float64), w64.numpy(), b, s, p), "F.conv2d")
+    torch_check(loops_delta(digit, w.tolist(), b, s, p), "F.conv2d")
 
 st.header(t("what_next"))
 st.markdown(t.section("next"))

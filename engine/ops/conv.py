@@ -104,7 +104,10 @@ class ConvCellTrace:
 
 def conv_cell(x2d: torch.Tensor, kernel: torch.Tensor, bias: float, i: int, j: int,
               stride: int = 1, padding: int = 0) -> ConvCellTrace:
-    """out[i,j] of a 2-D image with a 2-D kernel, with its patch and element-wise products."""
+    """out[i,j] of a 2-D image (array or tensor) with a 2-D kernel, with its patch and element-wise
+    products; computed in float64, the numbers a page writes out."""
+    x2d = torch.as_tensor(x2d, dtype=torch.float64)
+    kernel = torch.as_tensor(kernel, dtype=torch.float64)
     k_h, k_w = kernel.shape
     x_pad = F.pad(x2d, (padding, padding, padding, padding))
     r, c = i * stride, j * stride

@@ -86,7 +86,8 @@ def test_grid_figure_writes_the_numbers_in_the_cells():
 def test_cell_figures_show_patch_kernel_and_products_of_the_trace():
     x, w = _digit(1), preset("sobel_x").double()
     trace = conv_cell(x, w, 0.5, i=6, j=11, stride=2, padding=1)
-    patch, kernel, products = cf.cell_figures(trace, ("x", "w", "w·x"))
+    figs = cf.cell_figures(trace, ("x", "w", "w·x"))
+    patch, kernel, products = figs.patch, figs.kernel, figs.products
     np.testing.assert_array_equal(_z(patch), trace.patch.numpy())
     np.testing.assert_array_equal(_z(kernel), w.numpy())
     np.testing.assert_allclose(_z(products), (w * trace.patch).numpy())
