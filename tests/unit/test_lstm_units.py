@@ -234,3 +234,63 @@ def test_held_out_text_lies_in_the_validation_split():
     with pytest.raises(Exception) as e:
         char_rnn.held_out_text(10**9)
     assert e.value.code == "passage_length"
+
+
+# ----- the trained model, a text through it, and what the page compares ------------------------
+
+
+@pytest.fixture(scope="module")
+def trained():
+    return lstm_probe.load_trained()
+
+
+def test_load_trained_is_the_checkpoint_in_float64(trained):
+    model = char_rnn.load_default()
+    assert trained.weights.H == model.config.H and trained.meta.get("val_loss", 0) > 0
+    for name, w in char_rnn.cell_weights(model).items():
+        assert trained.weights.cell[name].dtype == torch.float64
+        assert torch.equal(trained.weights.cell[name], w.double())
+    assert torch.equal(trained.weights.head["W_hy"], char_rnn.head_weights(model)["W_hy"].double())
+
+
+def test_trace_text_is_run_and_predict(trained):
+    text = "ROMEO:\nBut, soft!"
+    ids = encode(text)
+    x = F.one_hot(ids, len(char_rnn.VOCAB)).double()[:, None]
+    out = lstm_probe.trace_text(text, trained.weights, Ablation(force_f=0.0))
+    assert torch.equal(out.ids, ids)
+    ref = run(x, trained.weights.cell, Ablation(force_f=0.0))
+    assert torch.allclose(out.trace.h, ref.h, atol=1e-12)
+    head = trained.weights.head
+    assert torch.allclose(out.pred.logits, predict(ref.h[:, 0], head["W_hy"], head["b_y"], ids).logits)
+    values = lstm_probe.unit_values(text, trained.weights.cell, "c")
+    assert torch.allclose(values, lstm_probe.trace_text(text, trained.weights).trace.c[:, 0], atol=1e-12)
+    with pytest.raises(ValueError):
+        lstm_probe.unit_values(text, trained.weights.cell, "f")
+
+
+def test_gradient_comparison_names_and_the_cell_path(trained):
+    norms = lstm_probe.gradient_comparison("to be, or not to be", trained.weights, 0)
+    assert set(norms) == {"rnn", "lstm_random", "lstm", "lstm_c"}
+    assert all(v.shape == (19,) for v in norms.values())
+    # the trained LSTM's cell path keeps far more of the gradient than the RNN's
+    assert norms["lstm_c"][0] > 100 * norms["rnn"][0]
+
+
+def test_summaries_and_gaps():
+    gates = torch.tensor([0.05, 0.5, 0.95, 0.2], dtype=torch.float64)
+    assert lstm_probe.gate_summary(gates, "f") == pytest.approx(50.0)
+    assert lstm_probe.gate_summary(torch.tensor([-1.0, 0.5]), "c") == pytest.approx(0.75)
+    W, x = weights(5, 3, 0), inputs(6, 1, 5, 0)
+    right, shut = run(x, W), run(x, W, Ablation(force_f=0.0))
+    change = lstm_probe.state_change(right, shut)
+    assert change.dc == pytest.approx(float((shut.c - right.c).abs().max())) and change.dh > 0
+    shared = run(x, W, Ablation(shared_wx=True))
+    gaps = lstm_probe.shared_wx_gaps(right, shared)
+    assert gaps.gap == pytest.approx(float((right.i - right.f).abs().max()))
+    assert gaps.gap_wrong == pytest.approx(float((shared.i - shared.f).abs().max()))
+    entries = lstm_probe.input_weights(W, 2, 4)
+    assert entries["g"] == float(W["weight_ih"][2 * 3 + 2, 4])
+    wrong = lstm_probe.input_weights(ablated_weights(W, Ablation(shared_wx=True)), 2, 4)
+    assert len(set(wrong.values())) == 1
+    assert wrong["i"] == pytest.approx(sum(entries.values()) / 4)
