@@ -55,7 +55,7 @@ CONTROLS = {
     "pooling": Control("views/pooling.py", "slider", "pool_size", (3, 4, 2)),
     "cnn": Control("views/cnn.py", "selectbox", "cnn_layer"),
     "rnn": Control("views/rnn.py", "slider", "rnn_rho", (0.5, 1.5, 0.9)),
-    "lstm": Control("views/lstm.py", "slider", "lstm_j", (5, 39, 0)),
+    "lstm": Control("views/lstm/page.py", "slider", "lstm_j", (5, 39, 0)),
     "gru": Control("views/gru.py", "slider", "gru_H", (12, 16, 8)),
     "attention": Control("views/attention.py", "slider", "att_tau", (0.5, 2.0, 1.0)),
     "multihead": Control("views/multihead.py", "slider", "mh_h", (4, 8, 2)),

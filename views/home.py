@@ -17,7 +17,7 @@ st.header(t("map_header"))
 LESSONS = [
     # (group key, [(lesson key, page path or None when coming)])
     ("group_cnn", [("conv", "views/conv.py"), ("pooling", "views/pooling.py"), ("cnn", "views/cnn.py")]),
-    ("group_rnn", [("rnn", "views/rnn.py"), ("lstm", "views/lstm.py"), ("gru", "views/gru.py")]),
+    ("group_rnn", [("rnn", "views/rnn.py"), ("lstm", "views/lstm/page.py"), ("gru", "views/gru.py")]),
     ("group_attention", [("attention", "views/attention.py"), ("multihead", "views/multihead.py"),
                          ("positional", "views/positional.py"), ("transformer", "views/transformer.py")]),
     ("group_formula", [("playground", "views/playground.py"), ("errata", "views/errata.py")]),
