@@ -1,4 +1,5 @@
-"""The multi-head attention page under AppTest: both languages, every head's map and the
+"""The multi-head attention page under AppTest, in English (one Chinese smoke test, and the language
+switch): every head's map and the
 concatenation and output equal multi-head attention computed here (plain torch, from seeded
 weights drawn independently), the shapes table, one head written out, the parameter count against
 nn.MultiheadAttention, the torch check, and bad input (non-divisible heads, empty, too long, one
@@ -103,24 +104,40 @@ def _mha(text: str, E: int = 8, h: int = 2, seed: int = 0, causal: bool = False)
     return torch.stack(A).numpy(), torch.stack(heads).numpy(), concat.numpy(), (concat @ W_out.T).numpy(), W_out
 
 
-# ----- both languages ---------------------------------------------------------------------------
+# ----- the page as it opens; one Chinese smoke test ----------------------------------------------
+
+FIGURES = {"mh_fig_head_0", "mh_fig_head_1", "mh_fig_one_head", "mh_fig_concat", "mh_fig_W_O", "mh_fig_out"}
 
 
-@pytest.mark.parametrize("lang", ["en", "zh"])
-def test_page_runs_in_both_languages_without_missing_text(lang):
-    at = _page(lang)
+def test_page_runs_without_missing_text(default_page):
+    at = default_page
     assert not [s for s in _texts(at) if "⟦" in s]
-    assert at.title[0].value == ("Multi-head attention: several attentions side by side" if lang == "en"
-                                 else "多头注意力：多个注意力并排运行")
-    assert at.text_input(key="mh_text").value == (EN if lang == "en" else ZH)
+    assert at.title[0].value == "Multi-head attention: several attentions side by side"
+    assert at.text_input(key="mh_text").value == EN
     assert not at.error and not at.warning
-    keys = {c.proto.id.rsplit("-", 1)[-1] for c in at.get("plotly_chart")}
-    assert keys == {"mh_fig_head_0", "mh_fig_head_1", "mh_fig_one_head", "mh_fig_concat", "mh_fig_W_O", "mh_fig_out"}
-    if lang == "zh":
-        assert _chart(at, "mh_fig_head_0")["layout"]["xaxis"]["ticktext"] == list(ZH)
-        assert r"\text{参数量}" in _latex(at, "underbrace")
-        assert [m.label for m in at.get("metric")] == ["与 nn.MultiheadAttention（输出） 的最大 |Δ|",
-                                                       "与 nn.MultiheadAttention（每个头的权重） 的最大 |Δ|"]
+    assert {c.proto.id.rsplit("-", 1)[-1] for c in at.get("plotly_chart")} == FIGURES
+
+
+def test_chinese_smoke():
+    at = _page("zh")
+    assert not [s for s in _texts(at) if "⟦" in s]
+    assert at.title[0].value == "多头注意力：多个注意力并排运行"
+    assert at.text_input(key="mh_text").value == ZH
+    assert not at.error and not at.warning
+    assert {c.proto.id.rsplit("-", 1)[-1] for c in at.get("plotly_chart")} == FIGURES
+    assert _chart(at, "mh_fig_head_0")["layout"]["xaxis"]["ticktext"] == list(ZH)
+    assert r"\text{参数量}" in _latex(at, "underbrace")
+    assert [m.label for m in at.get("metric")] == ["与 nn.MultiheadAttention（输出） 的最大 |Δ|",
+                                                   "与 nn.MultiheadAttention（每个头的权重） 的最大 |Δ|"]
+    # the messages for bad input speak Chinese too: heads that do not divide E, then no sentence
+    at.slider(key="mh_E").set_value(10).run()
+    at.slider(key="mh_h").set_value(3).run()
+    _ok(at)
+    assert len(at.error) == 1 and "3 个头" in at.error[0].value and "1, 2, 5。" in at.error[0].value
+    at.slider(key="mh_h").set_value(2).run()
+    at.text_input(key="mh_text").input("  ").run()
+    _ok(at)
+    assert not at.error and len(at.info) == 1 and "空" in at.info[0].value and not at.get("plotly_chart")
 
 
 # ----- the numbers ------------------------------------------------------------------------------
@@ -230,24 +247,21 @@ def test_torch_check_passes_for_output_and_weights(default_page):
 # ----- bad input ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("lang", ["en", "zh"])
-def test_heads_that_do_not_divide_E(lang):
-    at = _page(lang, mh_E=10, mh_h=3)
+def test_heads_that_do_not_divide_E():
+    at = _page(mh_E=10, mh_h=3)
     assert len(at.error) == 1
     message = at.error[0].value
     # the h this page offers (up to 8) that divide 10
-    assert "E = 10" in message and ("1, 2, 5." in message or "1, 2, 5。" in message)
-    assert ("3 heads" in message) if lang == "en" else ("3 个头" in message)
+    assert "E = 10" in message and "1, 2, 5." in message and "3 heads" in message
     assert not at.get("plotly_chart")
     at.slider(key="mh_h").set_value(5).run()
     _ok(at)
     assert not at.error and len(at.get("plotly_chart")) == 5 + 4
 
 
-@pytest.mark.parametrize("lang", ["en", "zh"])
-def test_empty_sentence_gives_a_friendly_message(lang):
-    at = _page(lang, mh_text="  ")
-    assert not at.error and len(at.info) == 1 and ("empty" if lang == "en" else "空") in at.info[0].value
+def test_empty_sentence_gives_a_friendly_message():
+    at = _page(mh_text="  ")
+    assert not at.error and len(at.info) == 1 and "empty" in at.info[0].value
     assert not at.get("plotly_chart")
 
 
