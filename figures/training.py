@@ -15,7 +15,7 @@ import plotly.colors
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from figures.common import POSITIVE, as_numpy, colorscale_stops, heatmap, mosaic_figure
+from figures.common import POSITIVE, as_numpy, bars, colorscale_stops, heatmap, mosaic_figure
 
 PALETTE = plotly.colors.qualitative.Plotly
 TRAIN_COLOR, HELD_OUT_COLOR = "#4F46E5", "#F59E0B"
@@ -67,6 +67,16 @@ def curves_figure(lines: Sequence[Line], *, title: str | None = None, x_title: s
         layout["title"] = dict(text=title, font=dict(size=14), y=0.98, yanchor="top")
         layout["margin"]["t"] = 70
     return go.Figure(dict(data=traces, layout=layout), _validate=False)
+
+
+def class_probs_figure(probs, labels: Sequence[str], *, title: str | None = None,
+                       height: int = 260) -> go.Figure:
+    """P(class | image) as bars named by the classes, the most likely one highlighted."""
+    p = as_numpy(probs)
+    fig = bars(p, list(labels), title=title, highlight=int(p.argmax()), height=height, fmt=".3f")
+    fig.update_yaxes(range=[0, 1.15], tickformat=".0%")
+    fig.update_xaxes(type="category")
+    return fig
 
 
 def confusion_figure(C, labels: Sequence[str], *, title: str | None = None, true_label: str = "true",

@@ -20,7 +20,7 @@ from engine.lab.tasks.cnn import cross_entropy_step
 from engine.lab.trainer import Trainer
 from figures import cnn as fc
 from figures.common import heatmap
-from figures.training import confusion_figure, examples_figure
+from figures.training import class_probs_figure, confusion_figure, examples_figure
 from widgets import blocks
 from widgets.blocks import show_code
 from widgets.digit_input import digit_input
@@ -186,9 +186,7 @@ def classify_digit() -> None:
                 delta_color="off", delta_arrow="off")
     left.caption(t("digit_step", step=f"{current.step:,}"))
     with right:
-        fig = fc.probability_figure(probs, title=t("fig_digit_probs"), height=260)
-        fig.update_xaxes(ticktext=classes, tickvals=list(range(10)), type="linear")
-        st.plotly_chart(fig, key="tcnn_fig_digit")
+        st.plotly_chart(class_probs_figure(probs, classes, title=t("fig_digit_probs")), key="tcnn_fig_digit")
 
 
 classify_digit()

@@ -9,9 +9,11 @@ import numpy as np
 import pytest
 import torch
 
+from engine.lab.records import EvalRecord, TrainRecord
 from figures.training import (
     Line,
     attention_grid,
+    class_probs_figure,
     confusion_figure,
     curves_figure,
     examples_figure,
@@ -19,10 +21,26 @@ from figures.training import (
 )
 
 
-def test_series_keeps_only_finite_values_of_the_key():
-    records = [{"step": 5, "loss": 2.0}, {"step": 10, "loss": math.nan}, {"step": 15},
-               {"step": 20, "loss": 1.5}, {"loss": 1.0}]
-    assert series(records, "loss") == ([5.0, 20.0], [2.0, 1.5])
+def _train(step: int, loss: float, accuracy: float | None = None) -> TrainRecord:
+    return TrainRecord(step=step, epoch=0.0, loss=loss, lr=0.1, seconds=0.0, accuracy=accuracy)
+
+
+def test_series_keeps_only_finite_values_of_the_field():
+    records = [_train(5, 2.0, 0.5), _train(10, math.nan, math.nan), _train(15, 1.8), _train(20, 1.5, 0.75)]
+    assert series(records, "loss") == ([5.0, 15.0, 20.0], [2.0, 1.8, 1.5])
+    assert series(records, "accuracy") == ([5.0, 20.0], [0.5, 0.75])  # None (not scored) is skipped
+    evals = [EvalRecord(step=7, epoch=0.0, seconds=0.0, held_out_loss=1.0, exact_match=0.25)]
+    assert series(evals, "exact_match") == ([7.0], [0.25]) and series(evals, "held_out_accuracy") == ([], [])
+    assert series(records, "no_such_field") == ([], [])
+
+
+def test_class_probs_figure_names_the_classes_and_highlights_the_most_likely():
+    p = torch.tensor([0.1, 0.7, 0.2])
+    fig = class_probs_figure(p, ["T-shirt", "Trouser", "Pullover"], title="P")
+    assert list(fig.data[0].x) == ["T-shirt", "Trouser", "Pullover"]
+    np.testing.assert_allclose(fig.data[0].y, [0.1, 0.7, 0.2], rtol=1e-6)
+    colors = list(fig.data[0].marker.color)
+    assert colors[1] != colors[0] == colors[2]
 
 
 def test_curves_figure_draws_each_line_with_its_points():
