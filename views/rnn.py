@@ -177,7 +177,7 @@ norms = hidden_grad_norms("rnn", x, W["weight_ih"], W_hh_rho, W["bias_ih"], W["b
 st.plotly_chart(grad_norm_figure(norms, title=t("grad_title", rho=f"{rho:.2f}", T=T_len),
                                  x_title=t("step"), y_title="‖∂h_T/∂h_t‖_F"), key="rnn_grad")
 if T_len > 1:
-    ratio = float(norms[0] / norms[-1])
+    ratio = float(norms[0]) / float(norms[-1])
     st.markdown(t("grad_sentence", T=T_len, first=f"{float(norms[0]):.3e}", last=f"{float(norms[-1]):.3f}",
                   ratio=f"{ratio:.2e}", rho=f"{rho:.2f}"))
 else:
