@@ -19,7 +19,7 @@ from torch import nn
 
 from engine.data.tokens import TokenError, tokenize
 from engine.limits import BOUNDS, check
-from engine.ops.attention import scaled_dot_product
+from engine.ops.attention import AttentionTrace, MultiHeadTrace, scaled_dot_product
 
 MAX_ENTRY_ABS = 10.0  # |entry| of a Q, K or V typed by hand
 TEMPERATURE_MIN, TEMPERATURE_MAX = 0.1, 5.0
@@ -298,6 +298,26 @@ def mha_reference(X: torch.Tensor, num_heads: int, p: MHAParams,
         out, weights = ref(X, X, X, attn_mask=None if mask is None else ~mask, need_weights=True,
                            average_attn_weights=False)
     return out, weights
+
+
+def sdpa_gap(qkv: QKV, trace: AttentionTrace, mask: torch.Tensor | None = None) -> float:
+    """max |Δ| between trace.output (scaled_dot_product on qkv) and sdpa_reference with its divisor."""
+    return float((trace.output - sdpa_reference(qkv, trace.divisor, mask)).abs().max())
+
+
+@dataclass(frozen=True)
+class TorchGaps:
+    """max |Δ| of our multi-head output and per-head weights against nn.MultiheadAttention's."""
+
+    output: float
+    weights: float
+
+
+def mha_gaps(X: torch.Tensor, num_heads: int, p: MHAParams, trace: MultiHeadTrace,
+             mask: torch.Tensor | None = None) -> TorchGaps:
+    """trace (multi_head_attention on X, X, X with p) against mha_reference on the same X, p, mask."""
+    out, weights = mha_reference(X, num_heads, p, mask)
+    return TorchGaps(float((trace.output - out).abs().max()), float((trace.weights - weights).abs().max()))
 
 
 @dataclass(frozen=True)

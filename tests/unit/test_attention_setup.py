@@ -5,6 +5,7 @@ torch references the pages check against are torch's own layers with our weights
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -279,6 +280,10 @@ def test_sdpa_reference_equals_scaled_dot_product(T, d_k, causal, scale):
     keep = causal_mask(T) if causal else None
     ours = scaled_dot_product(qkv.Q, qkv.K, qkv.V, mask=keep, scale=scale, temperature=0.5)
     assert (setup.sdpa_reference(qkv, ours.divisor, keep) - ours.output).abs().max() < 1e-12
+    assert setup.sdpa_gap(qkv, ours, keep) < 1e-12
+    # an output that is off shows up as a gap
+    wrong = dataclasses.replace(ours, output=ours.output + 1e-3)
+    assert setup.sdpa_gap(qkv, wrong, keep) == pytest.approx(1e-3)
     assert setup.projection_bound(8) == math.sqrt(3 / 8)
 
 
@@ -292,6 +297,8 @@ def test_mha_reference_equals_multi_head_attention(T, E, h, causal):
     out, w = setup.mha_reference(X, h, p, keep)
     assert out.shape == (1, T, E) and w.shape == (1, h, T, T)
     assert (out - ours.output).abs().max() < 1e-12 and (w - ours.weights).abs().max() < 1e-12
+    gaps = setup.mha_gaps(X, h, p, ours, keep)
+    assert gaps.output < 1e-12 and gaps.weights < 1e-12
 
 
 def test_square_projections_as_one_head_of_torch():
