@@ -57,9 +57,9 @@ CONTROLS = {
     "rnn": Control("views/rnn.py", "slider", "rnn_rho", (0.5, 1.5, 0.9)),
     "lstm": Control("views/lstm/page.py", "slider", "lstm_j", (5, 39, 0)),
     "gru": Control("views/gru.py", "slider", "gru_H", (12, 16, 8)),
-    "attention": Control("views/attention.py", "slider", "att_tau", (0.5, 2.0, 1.0)),
+    "attention": Control("views/attention/page.py", "slider", "att_tau", (0.5, 2.0, 1.0)),
     "multihead": Control("views/multihead.py", "slider", "mh_h", (4, 8, 2)),
-    "positional": Control("views/positional.py", "slider", "pe_k", (3, 10, 1)),
+    "positional": Control("views/positional/page.py", "slider", "pe_k", (3, 10, 1)),
     "transformer": Control("views/transformer.py", "slider", "tf_pos", (1, 2, 0)),
 }
 

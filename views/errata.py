@@ -495,11 +495,11 @@ st.dataframe(pd.DataFrame({
 st.header(t("errata_header"))
 T_enc, T_enc2 = len(enc[0]["tokens"]), len(enc[1]["tokens"])
 ERRATA = [
-    (Erratum("attention", "views/attention.py",
+    (Erratum("attention", "views/attention/page.py",
              r"\operatorname{softmax}\!\Big(\frac{QK^\top}{\sqrt{d_k}}\Big)V = \frac{1}{d_v}\operatorname{softmax}(QK^\top)\,V",
              r"\operatorname{softmax}\!\Big(\frac{QK^\top}{\sqrt{d_k}}\Big)V \;\ne\; c\cdot\operatorname{softmax}(QK^\top)\,V"),
      lambda: attention_body(att)),
-    (Erratum("positional", "views/positional.py",
+    (Erratum("positional", "views/positional/page.py",
              r"\begin{aligned} PE(i,j) &= \sin\big(i/10000^{2j/d}\big) \\ &= \cos\big(i/10000^{2j/d}\big) \end{aligned}",
              r"\begin{aligned} PE(pos,2i) &= \sin\big(pos/10000^{2i/d}\big) \\ "
              r"PE(pos,2i{+}1) &= \cos\big(pos/10000^{2i/d}\big) \end{aligned}"),
@@ -535,7 +535,7 @@ ERRATA = [
              rf"\begin{{aligned}} \mathrm{{Encoder}}(x_1,\dots,x_T) &= (y_1,\dots,y_T) \\ &\in \mathbb{{R}}^{{T\times {ENC.d_model}}}"
              rf"\quad (T = {T_enc},\ {T_enc2}) \end{{aligned}}"),
      lambda: encoder_body(enc)),
-    (Erratum("flow", "views/attention.py",
+    (Erratum("flow", "views/attention/page.py",
              r"\begin{aligned} &Q \to K \to V \to \text{dot} \to \operatorname{softmax} \\ "
              rf"&\text{{{t('literally')}}} \\ &Y' = \operatorname{{softmax}}_{{\text{{{t('tex_features')}}}}}"
              r"\big(QK^\top V/\sqrt{d_k}\big) \end{aligned}",

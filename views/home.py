@@ -18,8 +18,8 @@ LESSONS = [
     # (group key, [(lesson key, page path or None when coming)])
     ("group_cnn", [("conv", "views/conv.py"), ("pooling", "views/pooling.py"), ("cnn", "views/cnn.py")]),
     ("group_rnn", [("rnn", "views/rnn.py"), ("lstm", "views/lstm/page.py"), ("gru", "views/gru.py")]),
-    ("group_attention", [("attention", "views/attention.py"), ("multihead", "views/multihead.py"),
-                         ("positional", "views/positional.py"), ("transformer", "views/transformer.py")]),
+    ("group_attention", [("attention", "views/attention/page.py"), ("multihead", "views/multihead.py"),
+                         ("positional", "views/positional/page.py"), ("transformer", "views/transformer.py")]),
     ("group_formula", [("playground", "views/playground.py"), ("errata", "views/errata.py")]),
     ("group_training", [("train_cnn", "views/train_cnn.py"), ("train_lstm", "views/train_lstm.py"),
                         ("train_transformer", "views/train_transformer.py")]),

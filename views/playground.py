@@ -703,4 +703,4 @@ show_code(formula.read, formula._Walker.walk_BinOp, formula._Walker.walk_Call, f
 st.header(t("what_next"))
 st.markdown(t.section("next"))
 link("views/errata.py", t("link_errata"))
-link("views/attention.py", t("link_attention"))
+link("views/attention/page.py", t("link_attention"))
