@@ -1,7 +1,7 @@
 """Training speed: the training lab's Trainer (engine.lab.trainer) on the article's CNN, measured
 against references in the same run.
 
-(a) samples/s of the Trainer against a bare PyTorch loop (engine.lab.loop.train_epoch) on the
+(a) samples/s of the Trainer against a bare PyTorch loop (written out below) on the
     same model, data, batch size, optimiser and schedule; goal: ratio ≥ 0.95. Neither side
     evaluates (the Trainer's task here skips its held-out pass). The bare loop runs twice: in
     the main thread, and in a worker thread as the Trainer does (and as Streamlit runs every
@@ -38,6 +38,7 @@ import statistics
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,12 +47,14 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
+from engine.data.augment import AugmentConfig, random_affine  # noqa: E402
 from engine.data.digits import embedded_mnist  # noqa: E402
 from engine.device import configure_threads, device_name, get_device  # noqa: E402
-from engine.lab.loop import AugmentConfig, as_batch, new_model, one_cycle, train_epoch  # noqa: E402
-from engine.lab.loop import TrainConfig as BareConfig  # noqa: E402
+from engine.lab.loop import TrainConfig, warm_up  # noqa: E402
+from engine.lab.schedule import one_cycle  # noqa: E402
 from engine.lab.tasks import CnnConfig, CnnTask  # noqa: E402
-from engine.lab.trainer import OptimConfig, RunConfig, Trainer, warm_up  # noqa: E402
+from engine.lab.tasks.cnn import as_batch, new_model  # noqa: E402
+from engine.lab.trainer import RunConfig, Trainer  # noqa: E402
 
 GOAL_RATIO = 0.95
 GOAL_ACCURACY = 0.985
@@ -94,40 +97,71 @@ class _Clock:
         return time.perf_counter() - self.wall, time.process_time() - self.cpu
 
 
-def bare_loop(cfg: CnnConfig, optim: OptimConfig, seed: int, device: torch.device) -> tuple[float, float, int]:
-    """(wall s, cpu s, samples) of plain PyTorch: train_epoch over the same data, Adam, one-cycle."""
+@dataclass(frozen=True)
+class Timed:
+    """One timed run: wall-clock and process CPU seconds, and the samples it trained on."""
+
+    wall: float
+    cpu: float
+    samples: int
+
+
+def bare_epoch(model, opt, sched, x: torch.Tensor, y: torch.Tensor, batch_size: int,
+               augment: AugmentConfig | None, generator: torch.Generator) -> None:
+    """One epoch of plain PyTorch, the reference: seeded order, augmentation, channels_last,
+    cross-entropy, Adam, the schedule — no records, no thread, no control."""
+    model.train()
+    order = torch.randperm(x.shape[0], generator=generator)
+    for start in range(0, x.shape[0], batch_size):
+        idx = order[start: start + batch_size]
+        xb, yb = x[idx], y[idx]
+        if augment is not None:
+            xb = random_affine(xb, augment, generator)
+        xb = xb.contiguous(memory_format=torch.channels_last)
+        loss = F.cross_entropy(model(xb), yb)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if sched is not None:
+            sched.step()
+
+
+def bare_loop(cfg: CnnConfig, optim: TrainConfig, seed: int, device: torch.device) -> Timed:
+    """Plain PyTorch over the same data: bare_epoch, Adam, one-cycle."""
     split = embedded_mnist()
     x = as_batch(split.x_train).to(device).contiguous(memory_format=torch.channels_last)
     y = torch.as_tensor(split.y_train).to(device)
     model = new_model(seed).to(device, memory_format=torch.channels_last)
     opt = torch.optim.Adam(model.parameters(), lr=optim.lr)
     steps = math.ceil(len(y) / cfg.batch_size)
-    sched = one_cycle(opt, optim.lr, cfg.epochs, steps) if optim.schedule == "one_cycle" else None
-    bare = BareConfig(seed=seed, epochs=cfg.epochs, batch_size=cfg.batch_size, max_lr=optim.lr,
-                      augment=AugmentConfig() if cfg.augment else None, channels_last=True)
+    sched = one_cycle(opt, optim.lr, cfg.epochs * steps) if optim.schedule == "one_cycle" else None
+    augment = AugmentConfig() if cfg.augment else None
     generator = torch.Generator().manual_seed(seed)
     clock = _Clock(device).start()
     for _ in range(cfg.epochs):
-        train_epoch(model, opt, sched if sched is not None else _NoSchedule(), x, y, bare, generator)
+        bare_epoch(model, opt, sched, x, y, cfg.batch_size, augment, generator)
     wall, cpu = clock.stop()
-    return wall, cpu, cfg.epochs * len(y)
-
-
-class _NoSchedule:
-    def step(self) -> None:
-        pass
+    return Timed(wall, cpu, cfg.epochs * len(y))
 
 
 class _TrainOnly(CnnTask):
     """The CNN task without its held-out pass, so the Trainer does the bare loop's work."""
 
     def evaluate(self, model) -> dict[str, float]:
-        return {}
+        return {"held_out_loss": math.nan}
 
 
-def trainer_run(cfg: CnnConfig, optim: OptimConfig, seed: int, device: torch.device, budget_s: int = 3600,
-                eval_every: int = 100_000, evaluate: bool = True) -> tuple[float, float, Trainer]:
-    """(wall s, cpu s, the finished trainer) from start() to join()."""
+@dataclass(frozen=True)
+class TrainerRun:
+    """The Trainer from start() to join(): its timing and the finished trainer."""
+
+    wall: float
+    cpu: float
+    trainer: Trainer
+
+
+def trainer_run(cfg: CnnConfig, optim: TrainConfig, seed: int, device: torch.device, budget_s: int = 3600,
+                eval_every: int = 100_000, evaluate: bool = True) -> TrainerRun:
     task = CnnTask(cfg) if evaluate else _TrainOnly(cfg)
     trainer = Trainer(task, optim, RunConfig(seed=seed, budget_s=budget_s, report_every=10,
                                              eval_every=eval_every), device)
@@ -135,7 +169,7 @@ def trainer_run(cfg: CnnConfig, optim: OptimConfig, seed: int, device: torch.dev
     trainer.start()
     trainer.join()
     wall, cpu = clock.stop()
-    return wall, cpu, trainer
+    return TrainerRun(wall, cpu, trainer)
 
 
 SIDES = ("bare", "bare_thread", "trainer")
@@ -154,18 +188,18 @@ def _in_thread(fn):
 def speed(args, device: torch.device, augment: bool) -> dict:
     """(a): interleaved runs of the same work, the order rotating each round."""
     cfg = CnnConfig(batch_size=args.batch, epochs=args.epochs, augment=augment)
-    optim = OptimConfig("adam", LR, "one_cycle")
+    optim = TrainConfig("adam", LR, "one_cycle")
     rate = {side: [] for side in SIDES}
     cpu_rate = {side: [] for side in SIDES}
     for r in range(args.repeats):
         for side in SIDES[r % 3:] + SIDES[: r % 3]:
             if side == "trainer":
-                wall, cpu, tr = trainer_run(cfg, optim, r, device, evaluate=False)
-                samples = tr.samples_seen
-            elif side == "bare_thread":
-                wall, cpu, samples = _in_thread(lambda r=r: bare_loop(cfg, optim, r, device))
+                run = trainer_run(cfg, optim, r, device, evaluate=False)
+                wall, cpu, samples = run.wall, run.cpu, run.trainer.samples_seen
             else:
-                wall, cpu, samples = bare_loop(cfg, optim, r, device)
+                timed = (_in_thread(lambda r=r: bare_loop(cfg, optim, r, device)) if side == "bare_thread"
+                         else bare_loop(cfg, optim, r, device))
+                wall, cpu, samples = timed.wall, timed.cpu, timed.samples
             rate[side].append(samples / wall)
             cpu_rate[side].append(samples / cpu)
         print(f"  {'augmented' if augment else 'plain':9s} round {r + 1}: "
@@ -201,17 +235,18 @@ def accuracy_in_budget(args, device: torch.device) -> dict:
     one-epoch calibration run just before (the machine's speed drifts from minute to minute)."""
     n_train = CnnTask().n_train
     calibration = CnnConfig(batch_size=args.batch, epochs=1, augment=True)
-    wall, _, tr = trainer_run(calibration, OptimConfig("adam", LR, "one_cycle"), 1, device, evaluate=False)
-    samples_per_s = tr.samples_seen / wall
+    calibrated = trainer_run(calibration, TrainConfig("adam", LR, "one_cycle"), 1, device, evaluate=False)
+    samples_per_s = calibrated.trainer.samples_seen / calibrated.wall
     # 85 % of the budget at the measured speed: the one-cycle schedule should end before the budget
     epochs = args.epochs_b or max(1, min(100, int(0.85 * args.budget * samples_per_s / n_train)))
     cfg = CnnConfig(batch_size=args.batch, epochs=epochs, augment=True)
-    seconds, _, tr = trainer_run(cfg, OptimConfig("adam", LR, "one_cycle"), 0, device,
-                                 budget_s=args.budget, eval_every=100_000)
-    evals = tr.metrics.snapshot("eval")
+    run = trainer_run(cfg, TrainConfig("adam", LR, "one_cycle"), 0, device, budget_s=args.budget,
+                      eval_every=100_000)
+    seconds, tr = run.wall, run.trainer
+    last_eval = tr.metrics.snapshot().last_eval
     return {"calibration_samples_per_s": samples_per_s, "epochs": epochs, "steps": tr.step, "total_steps": tr.total_steps, "reason": tr.reason,
             "seconds": seconds, "samples_per_s": tr.samples_seen / seconds,
-            "accuracy": evals[-1]["held_out_accuracy"]}
+            "accuracy": last_eval.held_out_accuracy}
 
 
 def keras(args, device: torch.device) -> dict | None:
@@ -239,14 +274,14 @@ def keras(args, device: torch.device) -> dict | None:
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     model.fit(x[:640], y[:640], epochs=1, batch_size=32, verbose=0)  # warm-up (graph tracing)
     cfg = CnnConfig(batch_size=32, epochs=1, augment=False)
-    optim = OptimConfig("adam", 1e-3, "constant")
+    optim = TrainConfig("adam", 1e-3, "constant")
     k_rates, t_rates = [], []
     for r in range(args.repeats):
         start = time.perf_counter()
         model.fit(x, y, epochs=1, batch_size=32, verbose=0)
         k_rates.append(len(y) / (time.perf_counter() - start))
-        seconds, _, tr = trainer_run(cfg, optim, r, device, evaluate=False)
-        t_rates.append(tr.samples_seen / seconds)
+        run = trainer_run(cfg, optim, r, device, evaluate=False)
+        t_rates.append(run.trainer.samples_seen / run.wall)
     ratios = [t / k for t, k in zip(t_rates, k_rates)]
     return {"tensorflow": tf.__version__, "keras": k_rates, "trainer": t_rates,
             "ratio": float(np.median(ratios))}
@@ -270,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
     ref_before = cpu_reference(device)
     print(f"cpu ref before: {ref_before * 1000:.0f} ms")
     bare_loop(CnnConfig(batch_size=args.batch, epochs=1, augment=True),
-              OptimConfig("adam", LR, "one_cycle"), 99, device)  # warm-up: allocator, kernels
+              TrainConfig("adam", LR, "one_cycle"), 99, device)  # warm-up: allocator, kernels
 
     threads = torch.get_num_threads()
     print(f"\n(a) samples/s, Trainer vs bare PyTorch loop: the article's CNN, batch {args.batch}, "
