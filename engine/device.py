@@ -44,7 +44,7 @@ _configured = False
 
 
 def configure_threads() -> None:
-    """Set torch's intra-op threads once per process (DESIGN.md: once at start-up)."""
+    """Set torch's intra-op threads once per process (docs/ARCHITECTURE.md: once at start-up)."""
     global _configured
     if _configured:
         return
