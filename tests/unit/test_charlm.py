@@ -175,12 +175,17 @@ def test_checkpoint_loads_with_weights_only(checkpoint):
 
 def test_checkpoint_beats_the_unigram_baseline_on_held_out_text(checkpoint, text):
     model, meta = checkpoint
-    _, val_ids = char_rnn.split_ids(encode(text))
-    held_out = val_ids[:20_000]
+    # the held-out ids are the last HELD_OUT of the text (one id per character): encode only those
+    held_out = encode(text[len(text) - int(len(text) * char_rnn.HELD_OUT):][:20_000])
     loss = char_rnn.evaluate(model, held_out)
     baseline = corpus.unigram_entropy(held_out, len(VOCAB))
     assert loss < baseline - 1.0
     assert meta["val_loss"] < meta["unigram_entropy"]
+
+
+def test_split_holds_out_the_end_of_the_text():
+    train, val = char_rnn.split_ids(torch.arange(100))
+    assert train.tolist() == list(range(95)) and val.tolist() == list(range(95, 100))
 
 
 def test_bad_checkpoint_is_a_clear_error(tmp_path):

@@ -375,8 +375,8 @@ def test_the_transformer_learns_each_toy_task(name):
 
 
 def test_reverse_makes_an_anti_diagonal_head():
-    cfg = SeqConfig(task="reverse", length=8, B=64, steps=300)  # d_model=32, h=4, N=2
-    tr = run_steps(SeqTask(cfg), TrainConfig("adam", 3e-3, "one_cycle"), 300)
+    cfg = SeqConfig(task="reverse", length=8, B=32, steps=150)  # d_model=32, h=4, N=2
+    tr = run_steps(SeqTask(cfg), TrainConfig("adam", 1e-2, "one_cycle"), 150)
     p = tr.probe()
     assert p["attention"].shape == (2, 4, 8, 8)
     assert torch.allclose(p["attention"].sum(-1), torch.ones(()), atol=1e-5)
