@@ -16,9 +16,9 @@ from streamlit.testing.v1 import AppTest
 
 from engine.data.tokens import embed, tokenize
 from engine.ops.attention import softmax_stats
-from tests.pages.apptest import ROOT, plotly_array
+from tests.pages.apptest import open_page, plotly_array
 
-PAGE = str(ROOT / "views/attention/page.py")
+PAGE = "views/attention/page.py"
 EN = "the cat sat on the mat because it was tired"
 ZH = "猫坐在垫子上，它累了。"
 HAND = {"Q": [[1.0, 0.0], [0.0, 2.0], [1.0, 1.0]], "K": [[2.0, 0.0], [0.0, 1.0], [1.0, 1.0]],
@@ -26,13 +26,7 @@ HAND = {"Q": [[1.0, 0.0], [0.0, 2.0], [1.0, 1.0]], "K": [[2.0, 0.0], [0.0, 1.0],
 
 
 def _page(lang: str = "en", **state) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=60)
-    at.session_state["lang"] = lang
-    for key, value in state.items():
-        at.session_state[key] = value
-    at.run()
-    _ok(at)
-    return at
+    return open_page(PAGE, lang, **state)
 
 
 def _ok(at: AppTest) -> None:

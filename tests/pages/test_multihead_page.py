@@ -17,21 +17,15 @@ from streamlit.testing.v1 import AppTest
 from torch import nn
 
 from engine.data.tokens import embed, tokenize
-from tests.pages.apptest import ROOT, plotly_array
+from tests.pages.apptest import open_page, plotly_array
 
-PAGE = str(ROOT / "views/multihead.py")
+PAGE = "views/multihead.py"
 EN = "the cat sat on the mat"
 ZH = "猫坐在垫子上。"
 
 
 def _page(lang: str = "en", **state) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=60)
-    at.session_state["lang"] = lang
-    for key, value in state.items():
-        at.session_state[key] = value
-    at.run()
-    _ok(at)
-    return at
+    return open_page(PAGE, lang, **state)
 
 
 def _ok(at: AppTest) -> None:

@@ -16,20 +16,14 @@ from streamlit.testing.v1 import AppTest
 from torch import nn
 
 from engine.data.tokens import embed
-from tests.pages.apptest import ROOT, plotly_array
+from tests.pages.apptest import open_page, plotly_array
 
 f64 = torch.float64
-PAGE = str(ROOT / "views/positional/page.py")
+PAGE = "views/positional/page.py"
 
 
 def _open(lang: str = "en", **state) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=60)
-    at.session_state["lang"] = lang
-    for key, value in state.items():
-        at.session_state[key] = value
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return open_page(PAGE, lang, **state)
 
 
 @pytest.fixture(scope="module")
