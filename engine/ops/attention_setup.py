@@ -127,6 +127,7 @@ class Projections:
             raise ValueError(f"one head of nn.MultiheadAttention needs d_k = d_model; got {d_k} and {d}")
         zeros = self.W_Q.new_zeros(4 * d)
         eye = torch.eye(d, dtype=self.W_Q.dtype)
+        # in_proj = [W_Qᵀ; W_Kᵀ; W_Vᵀ], (3d, d): torch's X W_inᵀ then equals [X W_Q, X W_K, X W_V]
         return MHAParams(torch.cat([self.W_Q.T, self.W_K.T, self.W_V.T]), zeros[: 3 * d], eye, zeros[3 * d:])
 
 

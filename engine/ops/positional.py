@@ -295,6 +295,7 @@ def gaussian_projections(d: int, seed: int) -> Projections:
     q·k/√d then has a spread near 1, so the weights are not all on the diagonal as with Q = K = V = X."""
     check("d_model", d)
     gen = torch.Generator().manual_seed(int(seed))
+    # W_ij ~ N(0, 1/d): a standard normal divided by √d
     W = torch.randn(3, d, d, generator=gen, dtype=torch.float64) / math.sqrt(d)
     # drawn as torch's (out, in) layout; Q = Z W_Q takes the transpose
     return Projections(W[0].T, W[1].T, W[2].T)
