@@ -517,7 +517,7 @@ ERRATA = [
              r"\mathrm{out}_{ij} = \max(\mathrm{in}_{ij})",
              r"\mathrm{out}[i,j] = \max_{0 \le m,\,n < k} x[i\cdot s+m,\; j\cdot s+n]"),
      lambda: pooling_body(conv)),
-    (Erratum("lstm", "views/lstm.py",
+    (Erratum("lstm", "views/lstm/page.py",
              r"\begin{aligned} i_t, f_t, o_t &= \sigma(W_x x_t + W_{h\cdot} h_{t-1} + b_\cdot) \\ "
              r"h_t &= o_t \odot \tanh(i_t \odot g_t) \end{aligned}",
              r"\begin{aligned} i_t &= \sigma(W_{xi}x_t + W_{hi}h_{t-1} + b_i) \\ "

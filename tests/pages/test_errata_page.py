@@ -246,6 +246,6 @@ def test_every_erratum_links_to_its_lesson(en):
     source = (ROOT / PAGE).read_text(encoding="utf-8")
     pages = {node.value for node in ast.walk(ast.parse(source))
              if isinstance(node, ast.Constant) and isinstance(node.value, str) and re.fullmatch(r"views/[\w/]+\.py", node.value)}
-    assert {"views/attention/page.py", "views/positional/page.py", "views/conv.py", "views/pooling.py", "views/lstm.py",
+    assert {"views/attention/page.py", "views/positional/page.py", "views/conv.py", "views/pooling.py", "views/lstm/page.py",
             "views/transformer.py", "views/playground.py"} <= pages
     assert all((ROOT / p).exists() for p in pages)
