@@ -9,8 +9,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 
+from engine.ops.pooling import STAGES, PoolCellTrace, TranslationTrace
 from figures.common import DIVERGING, INK, POSITIVE, add_box, as_numpy, heatmap, mosaic_figure
 
 HIGHLIGHT = "#F59E0B"  # the chosen window / output cell
@@ -133,3 +135,37 @@ def shift_figure(original, shifted, *, labels: Sequence[str], title: str | None 
         margin=dict(t=64 if title else 28),
     )
     return fig
+
+
+def fmt(v: float) -> str:
+    return f"{v:.2f}"
+
+
+def cell_formula_latex(cell: PoolCellTrace, mode: str, i: int, j: int, k: int, s: int) -> str:
+    """out[i,j] of a PoolCellTrace written out with the window's real numbers (one line per
+    window row when long)."""
+    rows = [r",\; ".join(fmt(v) for v in row) for row in cell.window.tolist()]
+    joiner = r",\; \\ &\qquad " if k >= 3 else r",\; "
+    at = rf"x[{i}\cdot{s} + m,\; {j}\cdot{s} + n]"
+    if mode == "max":
+        head = rf"\mathrm{{out}}[{i},{j}] &= \max_{{0 \le m,\,n < {k}}} {at}"
+        body = r"&= \max(\," + joiner.join(rows) + r"\,)"
+    else:
+        plus = [row.replace(r",\;", " +") for row in rows]
+        head = rf"\mathrm{{out}}[{i},{j}] &= \frac{{1}}{{{k * k}}} \sum_{{m,n}} {at}"
+        body = rf"&= \tfrac{{1}}{{{k * k}}}(\," + joiner.replace(",", " +").join(plus) + r"\,)"
+    return rf"\begin{{aligned}} {head} \\ {body} \\ &= {fmt(cell.value)} \end{{aligned}}"
+
+
+def change_table(trace: TranslationTrace, stage_names: dict[str, str], headers: Sequence[str]) -> pd.DataFrame:
+    """The translation demo's numbers, one row per stage; `headers` name its six columns."""
+    change = [trace.change[name] for name in STAGES]
+    columns = [
+        [stage_names[name] for name in STAGES],
+        [f"{c.shape[0]}×{c.shape[1]}" for c in change],
+        [f"{c.changed} / {c.active}" for c in change],
+        [f"{100 * c.changed_fraction:.1f} %" for c in change],
+        [f"{c.mean_abs_delta:.4f}" for c in change],
+        [f"{100 * c.relative_change:.1f} %" for c in change],
+    ]
+    return pd.DataFrame(dict(zip(headers, columns, strict=True)))

@@ -4,30 +4,33 @@ a small shift of the digit."""
 
 from __future__ import annotations
 
-import pandas as pd
 import streamlit as st
-import torch
-import torch.nn.functional as F
 
 from engine.limits import BOUNDS
-from engine.models.cnn import CHECKPOINT, load_default
+from engine.models.cnn import FirstLayer, checkpoint_mtime, first_layer
 from engine.ops.conv import output_size
 from engine.ops.pooling import (
     EDGE_KERNELS,
     MODES,
     STAGES,
     avg_pool2d,
-    feature_map,
     max_pool2d,
     max_pool2d_trace,
     pool_cell,
+    pool_input,
+    pooled_map,
     shift_image,
     telling_cell,
+    torch_checks,
     translation_demo,
+    verdict,
 )
 from figures.common import INK, POSITIVE
 from figures.pooling import (
     argmax_cells,
+    cell_formula_latex,
+    change_table,
+    fmt,
     kernel_figure,
     pool_input_figure,
     pooled_figure,
@@ -47,20 +50,10 @@ SHIFT_RANGE = 2  # the demo's sliders; BOUNDS["shift"] allows more
 
 
 @st.cache_resource(show_spinner=False)
-def first_layer(stamp: float | None) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """conv1's 32 filters (32, 3, 3) and biases (32,) of the shipped checkpoint, or None.
-
-    `stamp` (the file's mtime) makes a checkpoint written while the server runs show up.
-    """
-    model = load_default()
-    if model is None:
-        return None
-    # (32, 1, 3, 3) → (32, 3, 3): one input channel
-    return model.conv1.weight.detach()[:, 0].clone(), model.conv1.bias.detach().clone()
-
-
-def checkpoint_stamp() -> float | None:
-    return CHECKPOINT.stat().st_mtime if CHECKPOINT.exists() else None
+def filters(mtime: float | None) -> FirstLayer:
+    """conv1's 32 filters, once per checkpoint (`mtime` makes a checkpoint written while the
+    server runs show up); untrained ones are not shown: the page falls back to Sobel kernels."""
+    return first_layer()
 
 
 AUTO_CELL = "pool_cell_auto"  # True: the picked cell follows telling_cell until the learner moves it
@@ -72,13 +65,10 @@ def follow_window() -> None:
     st.session_state[AUTO_CELL] = True
 
 
-def reshaped() -> None:
-    """A new map size: old (i, j) mean another place, so pick a telling cell again."""
-    st.session_state[AUTO_CELL] = True
-
-
-def cell_moved() -> None:
-    st.session_state[AUTO_CELL] = False
+def auto_cell(on: bool) -> None:
+    """A new map size (on): old (i, j) mean another place, so pick a telling cell again; a cell
+    slider moved (off): keep the learner's cell."""
+    st.session_state[AUTO_CELL] = on
 
 
 def checked(name: str, value: int) -> int:
@@ -91,28 +81,9 @@ def labels(options, prefix: str):
     return {v: t(f"{prefix}{v}") for v in options}.get
 
 
-def fmt(v: float) -> str:
-    return f"{v:.2f}"
-
-
 def counted(key: str, count: int) -> str:
     """`key` for a count of several, `key_1` for exactly one (English needs singular nouns)."""
     return f"{key}_1" if count == 1 else key
-
-
-def cell_formula(cell, mode: str, i: int, j: int, k: int, s: int) -> str:
-    """out[i,j] written out with the window's real numbers (one line per window row when long)."""
-    rows = [r",\; ".join(fmt(v) for v in row) for row in cell.window.tolist()]
-    joiner = r",\; \\ &\qquad " if k >= 3 else r",\; "
-    at = rf"x[{i}\cdot{s} + m,\; {j}\cdot{s} + n]"
-    if mode == "max":
-        head = rf"\mathrm{{out}}[{i},{j}] &= \max_{{0 \le m,\,n < {k}}} {at}"
-        body = r"&= \max(\," + joiner.join(rows) + r"\,)"
-    else:
-        plus = [row.replace(r",\;", " +") for row in rows]
-        head = rf"\mathrm{{out}}[{i},{j}] &= \frac{{1}}{{{k * k}}} \sum_{{m,n}} {at}"
-        body = rf"&= \tfrac{{1}}{{{k * k}}}(\," + joiner.replace(",", " +").join(plus) + r"\,)"
-    return rf"\begin{{aligned}} {head} \\ {body} \\ &= {fmt(cell.value)} \end{{aligned}}"
 
 
 # ----- title, intuition, formulas ---------------------------------------------------------
@@ -128,20 +99,20 @@ digit = digit_input()
 
 # ----- controls ---------------------------------------------------------------------------
 st.header(t("controls_header"))
-layer = first_layer(checkpoint_stamp())
+layer = filters(checkpoint_mtime())
 c_src, c_filter, c_kernel = st.columns([2, 2, 1], vertical_alignment="top")
 with c_src:
     source = st.segmented_control(t("source_label"), SOURCES, format_func=labels(SOURCES, "source_"),
                                   default="digit", required=True, key="pool_source", persist_state="session",
-                                  on_change=reshaped)
+                                  on_change=auto_cell, args=(True,))
     st.caption(t("source_help"))
 with c_filter:
-    if layer is not None:
-        f = st.slider(t("filter_label"), 0, layer[0].shape[0] - 1, 0, key="pool_filter",
+    if layer.trained:
+        f = st.slider(t("filter_label"), 0, layer.weight.shape[0] - 1, 0, key="pool_filter",
                       persist_state="session")
         # filter index f ∈ [0, 32): checked as a kernel count f + 1 ∈ [1, 32]
         f = checked("num_kernels", f + 1) - 1
-        kernel, bias = layer[0][f], float(layer[1][f])
+        kernel, bias = layer.weight[f, 0], float(layer.bias[f])
         kernel_name = t("filter_name", f=f)
         st.caption(t("filter_help"))
     else:
@@ -165,12 +136,10 @@ with c_k:
 with c_s:
     st.session_state.setdefault("pool_stride", k)
     s = checked("stride", st.slider(t("stride_label"), STRIDE.low, STRIDE.high, key="pool_stride",
-                                    help=t("stride_help"), on_change=reshaped, persist_state="session"))
+                                    help=t("stride_help"), on_change=auto_cell, args=(True,), persist_state="session"))
 
 # ----- the map being pooled, its size, and the pooled output --------------------------------
-x = torch.as_tensor(digit, dtype=torch.float32)
-if source == "feature":
-    x = feature_map(x, kernel, bias)
+x = pool_input(digit, kernel, bias) if source == "feature" else pool_input(digit)
 n = x.shape[0]
 # n_out = ⌊(n − k)/s⌋ + 1 (no padding in pooling here)
 n_out = output_size(n, k, s)
@@ -184,10 +153,7 @@ elif s < k:
 if (n - k) % s:
     st.caption(t(counted("floor_note", (n - k) % s), dropped=(n - k) % s, n=n))
 
-# (H, W) → (1, 1, H, W) for the engine, which uses torch's layout
-x4 = x[None, None]
-trace = max_pool2d_trace(x4, k, s)
-out = (trace.output if mode == "max" else avg_pool2d(x4, k, s))[0, 0]
+pooled = pooled_map(x, mode, k, s)
 
 st.subheader(t("cell_header"))
 st.caption(t("cell_help"))
@@ -197,9 +163,9 @@ for key in ("pool_i", "pool_j"):
     st.session_state[key] = min(int(st.session_state.get(key, 0)), n_out - 1)
 c_i, c_j = st.columns(2)
 with c_i:
-    i = st.slider(t("row_label"), 0, n_out - 1, key="pool_i", on_change=cell_moved, persist_state="session")
+    i = st.slider(t("row_label"), 0, n_out - 1, key="pool_i", on_change=auto_cell, args=(False,), persist_state="session")
 with c_j:
-    j = st.slider(t("col_label"), 0, n_out - 1, key="pool_j", on_change=cell_moved, persist_state="session")
+    j = st.slider(t("col_label"), 0, n_out - 1, key="pool_j", on_change=auto_cell, args=(False,), persist_state="session")
 i, j = min(int(i), n_out - 1), min(int(j), n_out - 1)
 cell = pool_cell(x, mode, k, s, i, j)
 
@@ -207,16 +173,16 @@ in_scale = INK if source == "digit" else POSITIVE
 in_title = t("input_title_digit") if source == "digit" else t("input_title_feature", name=kernel_name)
 c_in, c_out = st.columns(2)
 with c_in:
-    rows_cols = dict(rows=trace.rows[0, 0], cols=trace.cols[0, 0]) if mode == "max" else {}
+    rows_cols = dict(rows=pooled.rows, cols=pooled.cols) if mode == "max" else {}
     st.plotly_chart(pool_input_figure(x, window=(cell.row, cell.col, k), title=in_title, colorscale=in_scale,
                                       winner_label=t("legend_winner"), tie_label=t("legend_tie"), **rows_cols),
                     key="pool_input_fig")
 with c_out:
-    st.plotly_chart(pooled_figure(out, cell=(i, j), title=t("output_title", mode=t(f"mode_{mode}"),
+    st.plotly_chart(pooled_figure(pooled.output, cell=(i, j), title=t("output_title", mode=t(f"mode_{mode}"),
                                                                 n_out=n_out)),
                     key="pool_output_fig")
 if mode == "max":
-    positive, ties = argmax_cells(x, trace.rows[0, 0], trace.cols[0, 0])
+    positive, ties = argmax_cells(x, pooled.rows, pooled.cols)
     st.caption(t("argmax_caption", cells=n_out * n_out, winners=len(positive) + len(ties), positive=len(positive)))
 
 # ----- one output cell, written out with its numbers --------------------------------------
@@ -227,7 +193,7 @@ with c_win:
                                   zmax=float(x.max()), title=t("window_title", k=k, r=cell.row, c=cell.col)),
                     key="pool_window_fig", config={"displayModeBar": False})
 with c_formula:
-    st.latex(cell_formula(cell, mode, i, j, k, s))
+    st.latex(cell_formula_latex(cell, mode, i, j, k, s))
     if mode == "max":
         st.markdown(t("cell_max_sentence", i=i, j=j, r=cell.row + cell.arg_row, c=cell.col + cell.arg_col,
                       value=fmt(cell.value)))
@@ -244,38 +210,19 @@ with c_dx:
 with c_dy:
     dy = checked("shift", st.slider(t("dy_label"), -SHIFT_RANGE, SHIFT_RANGE, 0, key="pool_dy",
                                     persist_state="session"))
-demo = translation_demo(torch.as_tensor(digit), kernel, bias, dy, dx, k, s)
+demo = translation_demo(digit, kernel, bias, dy, dx, k, s)
 st.caption(t("shift_setup", name=kernel_name, k=k, s=s))
 
 stage_names = {name: t(f"stage_{name}", k=k, s=s) for name in STAGES}
-table = pd.DataFrame({
-    t("col_stage"): [stage_names[name] for name in STAGES],
-    t("col_shape"): [f"{demo.change[name].shape[0]}×{demo.change[name].shape[1]}" for name in STAGES],
-    t("col_changed"): [f"{demo.change[name].changed} / {demo.change[name].active}" for name in STAGES],
-    t("col_fraction"): [f"{100 * demo.change[name].changed_fraction:.1f} %" for name in STAGES],
-    t("col_mean"): [f"{demo.change[name].mean_abs_delta:.4f}" for name in STAGES],
-    t("col_relative"): [f"{100 * demo.change[name].relative_change:.1f} %" for name in STAGES],
-})
-st.dataframe(table, hide_index=True, width="stretch")
+headers = [t(f"col_{c}") for c in ("stage", "shape", "changed", "fraction", "mean", "relative")]
+st.dataframe(change_table(demo, stage_names, headers), hide_index=True, width="stretch")
 st.caption(t("table_help"))
 
-
-def conclusion() -> str:
-    """The demo's conclusion, worded from the computed numbers (never a fixed claim)."""
-    if (dx, dy) == (0, 0):
-        return t("verdict_no_shift")
-    conv, p1, p2 = (100 * demo.change[name].relative_change for name in STAGES)
-    if p1 < 0.9 * conv:
-        first = t("verdict_less", conv=f"{conv:.1f}", pool=f"{p1:.1f}")
-    elif p1 > 1.1 * conv:
-        first = t("verdict_more", conv=f"{conv:.1f}", pool=f"{p1:.1f}")
-    else:
-        first = t("verdict_same", conv=f"{conv:.1f}", pool=f"{p1:.1f}")
-    second = t("verdict_twice_less" if p2 < 0.9 * p1 else "verdict_twice_not", pool2=f"{p2:.1f}")
-    return first + second  # the English second sentence starts with its own space
-
-
-st.markdown(conclusion())
+# the conclusion, worded from the computed numbers (the English second sentence starts with its own space)
+found = verdict(demo)
+st.markdown(t("verdict_no_shift") if (dx, dy) == (0, 0) else
+            t(f"verdict_{found.once}", conv=f"{found.conv:.1f}", pool=f"{found.pool1:.1f}")
+            + t(f"verdict_twice_{found.twice}", pool2=f"{found.pool2:.1f}"))
 if demo.moved_delta is not None:
     st.warning(t("verdict_moved", s=s, di=dy // s, dj=dx // s, delta=f"{demo.moved_delta:.1e}"))
 elif (dx, dy) != (0, 0):
@@ -293,20 +240,14 @@ show_code(max_pool2d, avg_pool2d, max_pool2d_trace, shift_image)
 
 st.header(t("check_torch"))
 st.caption(t("check_help", n=n, k=k, s=s))
-x64 = x4.to(torch.float64)
-delta_max = float((max_pool2d(x64, k, s) - F.max_pool2d(x64, k, s)).abs().max())
-delta_avg = float((avg_pool2d(x64, k, s) - F.avg_pool2d(x64, k, s)).abs().max())
-trace64 = max_pool2d_trace(x64, k, s)
-_, torch_idx = F.max_pool2d(x64, k, s, return_indices=True)
-# torch's index is the flat position in the input: row·W + col
-delta_idx = float((trace64.rows * n + trace64.cols - torch_idx).abs().max())
+checks = torch_checks(x, k, s)
 c1, c2, c3 = st.columns(3)
 with c1:
-    torch_check(delta_max, "F.max_pool2d")
+    torch_check(checks.max, "F.max_pool2d")
 with c2:
-    torch_check(delta_avg, "F.avg_pool2d")
+    torch_check(checks.avg, "F.avg_pool2d")
 with c3:
-    torch_check(delta_idx, "F.max_pool2d indices")
+    torch_check(checks.indices, "F.max_pool2d indices")
 
 # ----- what next --------------------------------------------------------------------------
 st.header(t("what_next"))

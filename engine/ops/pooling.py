@@ -98,6 +98,13 @@ def feature_map(x: torch.Tensor, kernel: torch.Tensor, bias: float = 0.0) -> tor
     return relu(conv2d(x[None, None], w, b))[0, 0]
 
 
+def pool_input(digit, kernel: torch.Tensor | None = None, bias: float = 0.0) -> torch.Tensor:
+    """The 2-D map the lesson pools: the digit itself (float32), or its ReLU feature map
+    ReLU(x ⋆ w + b) when a kernel is given."""
+    x = torch.as_tensor(digit, dtype=torch.float32)
+    return x if kernel is None else feature_map(x, kernel, bias)
+
+
 @dataclass(frozen=True)
 class PoolCellTrace:
     """out[i,j] of a pooling layer, with the window that made it."""
@@ -190,7 +197,7 @@ def translation_demo(x: torch.Tensor, kernel: torch.Tensor, bias: float, dy: int
 
     Computed in float64, so 'changed' means changed, not rounding noise.
     """
-    x = x.to(torch.float64)
+    x = torch.as_tensor(x, dtype=torch.float64)
     x_shift = shift_image(x, dy, dx)
     maps = []
     for image in (x, x_shift):
@@ -205,6 +212,23 @@ def translation_demo(x: torch.Tensor, kernel: torch.Tensor, bias: float, dy: int
         moved = shift_image(original["pool1"], dy // stride, dx // stride)
         moved_delta = float((moved - shifted["pool1"]).abs().max())
     return TranslationTrace(dy, dx, kernel_size, stride, original, shifted, change, moved_delta)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the translation demo shows, read from its numbers (never a fixed claim)."""
+
+    conv: float  # relative change of the feature map, in %
+    pool1: float  # … after one pooling
+    pool2: float  # … after two
+    once: str  # pooling once changed the map "less", "more" or about the "same" (±10 %) as the shift did to A
+    twice: str  # pooling again reduced the change further: "less", else "not"
+
+
+def verdict(trace: TranslationTrace) -> Verdict:
+    conv, p1, p2 = (100 * trace.change[name].relative_change for name in STAGES)
+    once = "less" if p1 < 0.9 * conv else "more" if p1 > 1.1 * conv else "same"
+    return Verdict(conv, p1, p2, once, "less" if p2 < 0.9 * p1 else "not")
 
 
 def pooled_sizes(n: int, kernel_size: int, stride: int, times: int = 2) -> list[int]:

@@ -20,8 +20,9 @@ from engine.lab.records import MetricsSnapshot
 from engine.lab.tasks import MemoryEstimate, make_task
 from engine.lab.trainer import DEFAULT_OPTIM, TERMINAL, RunConfig, Trainer
 from engine.limits import MAX_TRAIN_BYTES
-from widgets.training import files, live
 from widgets.training.common import BUDGET_S, LRS, POLL_S, SCHEDULES, SEED_MAX, message, mib, t
+from widgets.training.files import files_section, runs_section
+from widgets.training.live import curves_charts, progress
 from widgets.training.slot import (
     Settings,
     fresh,
@@ -164,9 +165,9 @@ class TrainingPanel:
     def footer(self, describe: Describe, run: RunConfig) -> None:
         """The runs kept for comparison, the CSV export and the checkpoints (below the page's
         own live figures)."""
-        files.runs_section(self.slot, describe, self._k)
+        runs_section(self.slot, describe, self._k)
         if self.slot.trainer is not None:
-            files.files_section(self.slot, self.slot.trainer, run, self._k)
+            files_section(self.slot, self.slot.trainer, run, self._k)
 
     def _buttons(self, tr: Trainer, s: Settings) -> None:
         state = tr.state
@@ -181,7 +182,7 @@ class TrainingPanel:
         c[3].button(t("stop"), icon=":material/stop:", disabled=state not in ("running", "paused"),
                     on_click=on_stop, args=(self.kind,), key=self._k("btn_stop"), width="stretch")
 
-    def _live(self, tr: Trainer, live_fn: Live | None, curves: Sequence[tuple[str, str]]) -> None:
+    def _live(self, tr: Trainer, live: Live | None, curves: Sequence[tuple[str, str]]) -> None:
         slot, shown_state = self.slot, tr.state
 
         @st.fragment(run_every=POLL_S if shown_state == "running" else None)
@@ -190,10 +191,10 @@ class TrainingPanel:
             if cur is not tr or cur.state != shown_state:
                 st.rerun(scope="app")  # the run ended or changed: redraw the buttons too
             snap = cur.metrics.snapshot()  # the one read of the metrics this tick
-            live.progress(cur, snap, self._k("status"))
+            progress(cur, snap, self._k("status"))
             compared = [r for r in slot.runs if st.session_state.get(self._k(f"cmp_{r.number}"))]
-            live.curves_charts(snap, slot.number, compared, curves, f"{self.kind}_")
-            if live_fn is not None:
-                live_fn(cur, snap)
+            curves_charts(snap, slot.number, compared, curves, f"{self.kind}_")
+            if live is not None:
+                live(cur, snap)
 
         live_view()
