@@ -21,7 +21,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from engine.data.corpus import VOCAB, CorpusError, encode, shakespeare
+from engine.data.corpus import VOCAB, CorpusError, encode, one_hot, shakespeare
 from engine.limits import check
 from engine.ops import recurrent
 
@@ -79,9 +79,9 @@ class CharRNN(nn.Module):
         return self.head(h), state
 
 
-def one_hot(text: str, vocab: str = VOCAB) -> torch.Tensor:
-    """Text → x (T, 1, V) float32: the cell's inputs x_t, batch of one."""
-    return F.one_hot(encode(text, vocab), len(vocab)).float().unsqueeze(1)  # (T, 1, V)
+def text_inputs(text: str, vocab: str = VOCAB) -> torch.Tensor:
+    """Text → x (T, 1, V) float32: the cell's inputs x_t (one-hot rows), batch of one."""
+    return one_hot(encode(text, vocab), len(vocab), torch.float32)
 
 
 def cell_weights(model: CharRNN) -> dict[str, torch.Tensor]:
@@ -107,7 +107,7 @@ def gate_trace(model: CharRNN, text: str) -> dict[str, torch.Tensor]:
     weights = {k: v.to("cpu") for k, v in cell_weights(model).items()}
     dtype = weights["weight_ih"].dtype
     # ids (T,) → one-hot x (T, 1, V)
-    x = F.one_hot(encode(text, model.config.vocab), model.config.V).to(dtype).unsqueeze(1)
+    x = one_hot(encode(text, model.config.vocab), model.config.V, dtype)
     trace = getattr(recurrent, model.config.cell)(x, **weights)
     # (T, 1, H) → (T, H)
     return {name: getattr(trace, name)[:, 0] for name in GATE_NAMES[model.config.cell]}

@@ -88,7 +88,7 @@ def test_forward_shapes_and_one_hot_input():
     ids = torch.randint(0, model.config.V, (7, 3))
     logits, (h, c) = model(ids)
     assert logits.shape == (7, 3, 69) and h.shape == c.shape == (1, 3, 16)
-    x = char_rnn.one_hot("abc")
+    x = char_rnn.text_inputs("abc")
     assert x.shape == (3, 1, 69) and torch.equal(x.sum(-1), torch.ones(3, 1))
     weights = char_rnn.cell_weights(model)
     assert weights["weight_ih"].shape == (64, 69) and weights["weight_hh"].shape == (64, 16)
@@ -100,7 +100,7 @@ def test_lstm_weights_reproduce_the_model_hidden_states():
     torch.manual_seed(1)
     model = CharRNN(CharRNNConfig(H=8)).double()
     w = char_rnn.cell_weights(model)
-    x = char_rnn.one_hot("to be").double()  # (T, 1, V)
+    x = char_rnn.text_inputs("to be").double()  # (T, 1, V)
     h, c = torch.zeros(1, 8, dtype=torch.float64), torch.zeros(1, 8, dtype=torch.float64)
     hs = []
     for x_t in x:
