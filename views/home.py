@@ -19,8 +19,8 @@ LESSONS = [
     ("group_cnn", [("conv", "views/conv.py"), ("pooling", "views/pooling.py"), ("cnn", "views/cnn.py")]),
     ("group_rnn", [("rnn", "views/rnn.py"), ("lstm", "views/lstm/page.py"), ("gru", "views/gru.py")]),
     ("group_attention", [("attention", "views/attention/page.py"), ("multihead", "views/multihead.py"),
-                         ("positional", "views/positional/page.py"), ("transformer", "views/transformer.py")]),
-    ("group_formula", [("playground", "views/playground.py"), ("errata", "views/errata.py")]),
+                         ("positional", "views/positional/page.py"), ("transformer", "views/transformer/page.py")]),
+    ("group_formula", [("playground", "views/playground/page.py"), ("errata", "views/errata/page.py")]),
     ("group_training", [("train_cnn", "views/train_cnn.py"), ("train_lstm", "views/train_lstm.py"),
                         ("train_transformer", "views/train_transformer.py")]),
 ]

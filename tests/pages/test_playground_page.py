@@ -1,10 +1,11 @@
 """The formula playground under AppTest: both languages, the plot and the live numbers against torch,
 the gallery, the autograd table against an independent torch.autograd, the identity checker, every
 kind of bad input (a translated message with the column, the text kept in its box), a timeout
-followed by a working formula, and the engine's English hints all translated."""
+followed by a working formula, and every engine error code, hint code and construct code translated."""
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 import time
@@ -15,10 +16,11 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from engine.formula import core as formula
+import engine.formula as formula
 from tests.pages.apptest import ROOT, open_page, plotly_array
+from views.playground import messages
 
-PAGE = "views/playground.py"
+PAGE = "views/playground/page.py"
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
@@ -255,35 +257,39 @@ BAD = [
 ]
 
 
-@pytest.mark.parametrize("lang", ["en", "zh"])
-def test_bad_input_gives_a_clear_message_and_keeps_the_text(lang):
-    at = _page(lang)
+def test_bad_input_gives_a_clear_message_and_keeps_the_text():
+    at = _page()
     for text, column, word in BAD:
         _type(at, text)
         assert at.text_input(key="pg_text").value == text  # never lost
         assert len(at.error) == 1, (text, [e.value for e in at.error])
         message = at.error[0].value
         assert "⟦" not in message
-        if lang == "en":
-            assert word in message, (text, message)
-        else:
-            assert CJK.search(message), (text, message)
+        assert word in message, (text, message)
         if column is not None:
-            assert (f"column {column}" if lang == "en" else f"第 {column} 列") in message.lower(), (text, message)
+            assert f"column {column}" in message.lower(), (text, message)
             pointer = at.code[0].value.split("\n")
             assert pointer[1] == " " * (column - 1) + "^" or "（" in text  # wide characters shift the caret
         # nothing was analysed: no plot, no autograd table
         assert not [c for c in at.get("plotly_chart") if "∂f/∂" in json.loads(c.proto.spec)["layout"]["title"]["text"]]
     # empty: a friendly note, not an error
     _type(at, "")
-    assert not at.error and any(("empty" if lang == "en" else "空") in i.value for i in at.info)
+    assert not at.error and any("empty" in i.value for i in at.info)
     # and the next formula works
     _type(at, "tanh(x)")
     assert not at.error and _function_chart(at)
 
 
 def test_zh_messages_have_no_engine_english_in_them():
+    """Translation: every bad input of BAD in Chinese, with its column; and none with engine English."""
     at = _page("zh")
+    for text, column, _ in BAD:
+        _type(at, text)
+        message = at.error[0].value
+        assert "⟦" not in message and CJK.search(message), (text, message)
+        assert column is None or f"第 {column} 列" in message, (text, message)
+    _type(at, "")
+    assert not at.error and any("空" in i.value for i in at.info)
     for text in ("x and y", "x // 2", "(x, y)", "x if y else z", "x +", "x y", "()", "x */ y", "x.1", "x = 1",
                  "x % 2", "q.pi", "inf", "sigmoid + 1", "pi(x)", "a__b", "abcdefghijklmnopqrstuvwxyz",
                  "10000000", "x^2000", "(10*999999)^0.500001", "sin(exp(exp(100)))", "σ(x)", "x²"):
@@ -311,24 +317,53 @@ def test_a_timeout_is_reported_and_the_next_formula_works():
     assert time.monotonic() - start < 2.0 and "longer than 5 s" in at.error[0].value
 
 
-def test_every_engine_phrase_has_a_translation():
-    """The page translates the engine's fixed English hints by their text (eng_* keys): every phrase
-    the engine can put in a message must be there, word for word."""
+def _engine_codes() -> set[str]:
+    """Every error code engine/formula/ can raise: FormulaError("code", …) calls and {"code": …} replies."""
+    codes = set()
+    for path in sorted((ROOT / "engine/formula").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (isinstance(node, ast.Call) and getattr(node.func, "id", None) == "FormulaError" and node.args
+                    and isinstance(node.args[0], ast.Constant)):
+                codes.add(node.args[0].value)
+            if isinstance(node, ast.Dict):
+                codes |= {v.value for k, v in zip(node.keys, node.values)
+                          if isinstance(k, ast.Constant) and k.value == "code" and isinstance(v, ast.Constant)}
+    return codes
+
+
+def test_every_engine_code_has_en_and_zh_text():
+    """The page translates by code: every error code the engine can raise (err_<code>, and the
+    wordings the page picks by params), every hint code (hint_<code>) and every refused construct
+    (what_<code>) has an English and a Chinese text that formats with the params the engine passes."""
     with (ROOT / "lessons/ui/playground.toml").open("rb") as f:
         table = tomllib.load(f)
-    known = {entry["en"] for key, entry in table.items() if key.startswith("eng_")}
-    phrases = set(formula.ASCII_HINTS.values()) | {hint for _, hint in formula.SYNTAX_HINTS} | {formula.GENERAL_HINT}
-    for what, hint in (*formula.REFUSED_NODES.values(), *formula.REFUSED_OPS.values()):
-        phrases |= {what, hint}
-    source = (ROOT / "engine/formula/core.py").read_text(encoding="utf-8")
-    # the phrases written inline at the raise sites
-    phrases |= {"check for a missing or doubled operator or a misplaced comma or dot",
-                "only letters, digits, spaces and + - * / ^ ( ) . , _ are allowed",
-                "only plain ASCII letters, digits and + - * / ^ ( ) . , are allowed",
-                "an imaginary number", "a dot after something other than a name", "a named (keyword) argument",
-                "a starred argument", "write the arguments one by one", "pass values by position, e.g. max(x, 0)",
-                "calling something that is not a function name", "write * for a product"}
-    assert all(p in source for p in phrases - set(formula.ASCII_HINTS.values()))
-    assert not sorted(phrases - known)
-    # and the lookalike table's English words are translated by their own keys
-    assert {"a sum of terms", "nothing (quotes are not allowed)"} <= set(formula.LOOK_ALIKES.values())
+    codes = _engine_codes()
+    assert {"syntax", "bad_character", "not_allowed", "timeout", "too_much_memory", "internal"} <= codes
+    keys = {f"err_{c}" for c in codes} | {f"err_{v}" for _, v in messages.CHOICES.values()}
+    keys |= {"err_bad_character_named", "err_syntax_open", "err_syntax_hint", "err_syntax_close", "err_arity_1",
+             "err_arity_2", "err_not_finite_word", "err_not_finite_number", "err_result_too_long"}
+    keys |= {f"hint_{h}" for h in formula.HINTS} | {f"what_{w}" for w in formula.WHATS}
+    missing = sorted(k for k in keys if not (table.get(k, {}).get("en") and table.get(k, {}).get("zh")))
+    assert not missing, missing
+    params = {"plain": "x", "value": "True", "kind": "Foo"}
+    for key in {f"hint_{h}" for h in formula.HINTS} | {f"what_{w}" for w in formula.WHATS}:
+        for lang in ("en", "zh"):
+            assert "{" not in table[key][lang].format(**params), (key, lang)
+    # nothing is looked up by the engine's English any more
+    assert not [k for k in table if k.startswith("eng_")]
+    page = "".join(p.read_text(encoding="utf-8") for p in (ROOT / "views/playground").glob("*.py"))
+    assert "eng_" not in page and "LOOK_ALIKES" not in page
+
+
+def test_hints_are_codes_with_params():
+    """A refusal's hint and construct are codes, their details params: the page needs no English."""
+    cases = {"x!": ("hint", "factorial"), "x×y": ("hint", "lookalike"), "２x": ("hint", "folded"),
+             "x\u200by": ("hint", "invisible"), "2x": ("hint", "syntax_number_name"), "x // 2": ("what", "floordiv"),
+             "x if y else z": ("what", "if_else"), "sigmoid(*x)": ("what", "starred")}
+    for text, (param, code) in cases.items():
+        with pytest.raises(formula.FormulaError) as e:
+            formula.read(text)
+        assert e.value.params[param] == code, (text, e.value.params)
+    with pytest.raises(formula.FormulaError) as e:
+        formula.read("x×y")
+    assert e.value.params["plain"] == "*"

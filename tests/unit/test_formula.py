@@ -1,4 +1,4 @@
-"""engine.formula.core: what the parser builds, the function table against torch, derivatives against
+"""engine.formula: what the parser builds, the function table against torch, derivatives against
 their known forms, analyses on a grid, autograd checks and identity checks (float64)."""
 
 from __future__ import annotations
@@ -10,18 +10,11 @@ import torch
 import torch.nn.functional as F
 from scipy import special
 
-from engine.formula import core as formula
-from engine.formula import pool as formula_worker
-from engine.formula.core import (
-    FUNCTIONS,
-    NUMPY_FUNCTIONS,
-    FormulaError,
-    VectorSymbol,
-    build,
-    elementary,
-    parse,
-    read,
-)
+import engine.formula as formula
+from engine.formula import FUNCTIONS, FormulaError, parse, read
+from engine.formula.analyses import _compare
+from engine.formula.build import build
+from engine.formula.functions import NUMPY_FUNCTIONS, VectorSymbol, elementary
 from engine.limits import LimitError
 
 x, y, w, b, p, d = sp.symbols("x y w b p d", real=True)
@@ -299,9 +292,9 @@ def test_autograd_comparison_can_fail():
     bad["x"][3, 0] += 1e-6
     f = np.sin(pts["x"])
     valid, none = np.ones(n, dtype=bool), np.zeros(n, dtype=bool)
-    ok = formula_worker._compare(names, pts, f, f, good, good, valid, none, valid, 1e-9)
+    ok = _compare(names, pts, f, f, good, good, valid, none, valid, 1e-9)
     assert ok["passed"] and ok["max_abs_diff"] == 0
-    out = formula_worker._compare(names, pts, f, f, bad, good, valid, none, valid, 1e-9)
+    out = _compare(names, pts, f, f, bad, good, valid, none, valid, 1e-9)
     assert not out["passed"] and out["max_abs_diff"] == pytest.approx(1e-6)
     assert out["worst"]["variable"] == "x" and out["worst"]["point"]["x"] == pytest.approx(0.5)
 

@@ -1,4 +1,4 @@
-"""engine.formula.core against hostile and malformed text, and its worker pool under load.
+"""engine.formula against hostile and malformed text, and its worker pool under load.
 
 Nothing a learner types may execute: an audit hook in this process and one in every worker
 (PoolSettings.audit_log) record process starts, network connections and files opened for
@@ -22,19 +22,11 @@ from pathlib import Path
 import pytest
 import sympy as sp
 
-from engine.formula import core as formula
+import engine.formula as formula
+from engine.formula import FormulaError, parse
 from engine.formula import pool as formula_worker
-from engine.formula.core import (
-    GELU,
-    Dot,
-    FormulaError,
-    ReLU,
-    Sigmoid,
-    Softmax,
-    Softplus,
-    VectorSymbol,
-    parse,
-)
+from engine.formula.build import build
+from engine.formula.functions import GELU, Dot, ReLU, Sigmoid, Softmax, Softplus, VectorSymbol
 
 TIMEOUT = 2.0  # the kill timeout used here (the app's default is formula.DEFAULT_TIMEOUT)
 CANARY = Path(tempfile.gettempdir()) / f"nml-formula-canary-{os.getpid()}"
@@ -219,7 +211,7 @@ def test_constants_that_would_stall_sympy_are_refused_quickly(text):
     formula.read(text)  # the app process only checks the text
     start = time.monotonic()
     with pytest.raises(FormulaError) as e:
-        formula.build(text)  # what the worker does: refused while being built
+        build(text)  # what the worker does: refused while being built
     assert e.value.code in {"result_too_large", "number_too_large", "power_too_large", "exponent_too_large"}
     assert time.monotonic() - start < 0.5
 
