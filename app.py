@@ -33,7 +33,7 @@ pages = {
                 url_path="transformer"),
     ],
     t("nav_formula_group"): [
-        st.Page("views/playground.py", title=t("nav_playground"), icon=":material/function:", url_path="playground"),
+        st.Page("views/playground/page.py", title=t("nav_playground"), icon=":material/function:", url_path="playground"),
         st.Page("views/errata.py", title=t("nav_errata"), icon=":material/rule:", url_path="errata"),
     ],
     t("nav_training_group"): [
