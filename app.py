@@ -29,12 +29,12 @@ pages = {
         st.Page("views/attention/page.py", title=t("nav_attention"), icon=":material/visibility:", url_path="attention"),
         st.Page("views/multihead.py", title=t("nav_multihead"), icon=":material/view_column:", url_path="multihead"),
         st.Page("views/positional/page.py", title=t("nav_positional"), icon=":material/timeline:", url_path="positional"),
-        st.Page("views/transformer.py", title=t("nav_transformer"), icon=":material/layers:",
+        st.Page("views/transformer/page.py", title=t("nav_transformer"), icon=":material/layers:",
                 url_path="transformer"),
     ],
     t("nav_formula_group"): [
         st.Page("views/playground/page.py", title=t("nav_playground"), icon=":material/function:", url_path="playground"),
-        st.Page("views/errata.py", title=t("nav_errata"), icon=":material/rule:", url_path="errata"),
+        st.Page("views/errata/page.py", title=t("nav_errata"), icon=":material/rule:", url_path="errata"),
     ],
     t("nav_training_group"): [
         st.Page("views/train_cnn.py", title=t("nav_train_cnn"), icon=":material/model_training:",

@@ -60,7 +60,7 @@ CONTROLS = {
     "attention": Control("views/attention/page.py", "slider", "att_tau", (0.5, 2.0, 1.0)),
     "multihead": Control("views/multihead.py", "slider", "mh_h", (4, 8, 2)),
     "positional": Control("views/positional/page.py", "slider", "pe_k", (3, 10, 1)),
-    "transformer": Control("views/transformer.py", "slider", "tf_pos", (1, 2, 0)),
+    "transformer": Control("views/transformer/page.py", "slider", "tf_pos", (1, 2, 0)),
 }
 
 

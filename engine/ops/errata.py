@@ -1,4 +1,4 @@
-"""Wrong formulas that circulate in tutorials (DESIGN.md, "Formula errata"), computed literally.
+"""Wrong formulas that circulate in tutorials (docs/ARCHITECTURE.md, the errata table), computed literally.
 
 Each function here takes a wrong form at its word and computes it with the same engine pieces
 as the right form, so a page can put the two side by side with numbers:
@@ -16,7 +16,8 @@ as the right form, so a page can put the two side by side with numbers:
 The right forms are engine.ops.conv.conv2d, engine.ops.pooling.max_pool2d and
 engine.ops.attention.scaled_dot_product; the remaining errata (the (1/d_v) attention identity, the
 FFN's outer activation, the LSTM without a cell state, PE sin = cos) live beside their lessons
-(engine.ops.attention_setup, engine.ops.transformer_setup, engine.ops.lstm_units, engine.ops.positional).
+(engine.ops.attention_setup, engine.ops.ffn, engine.ops.lstm_units, engine.ops.positional).
+engine.ops.errata_cases puts each wrong form beside the right one on seeded inputs, for the page.
 """
 
 from __future__ import annotations

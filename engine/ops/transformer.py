@@ -10,6 +10,12 @@ A decoder block adds causal self-attention (position t sees positions ≤ t only
 cross-attention, whose queries come from the decoder and keys and values from the encoder's
 output ("memory").
 
+The block's parts live beside it: the FFN and its activations in engine.ops.ffn, LayerNorm in
+engine.ops.layer_norm, multi-head attention in engine.ops.attention. The block's input is
+X = E + PE (block_input): seeded per-token embeddings (engine.data.tokens.embed, not trained)
+plus the sinusoidal position table (engine.ops.positional.sinusoidal); equal tokens get equal
+rows of E, but PE makes their rows of X differ.
+
 Layouts follow torch (batch_first, nn.Linear weights (out, in)), so every function compares
 with nn.LayerNorm, nn.TransformerEncoderLayer and nn.TransformerDecoderLayer in one line.
 """
@@ -22,94 +28,32 @@ from dataclasses import dataclass, fields
 import torch
 from torch import nn
 
+from engine.data.tokens import embed
 from engine.limits import check
 from engine.ops.attention import MultiHeadTrace, causal_mask, multi_head_attention
+from engine.ops.ffn import FFNTrace, OuterActivationTrace, activation_fn, ffn, ffn_outer_activation
+from engine.ops.layer_norm import LayerNormTrace, layer_norm
+from engine.ops.positional import sinusoidal
 
-# ----- activations and the feed-forward network ---------------------------------------------
-
-
-def relu(a: torch.Tensor) -> torch.Tensor:
-    # ReLU(a) = max(0, a)
-    return torch.clamp_min(a, 0.0)
-
-
-def gelu(a: torch.Tensor) -> torch.Tensor:
-    # GELU(a) = a·Φ(a) = a·½·(1 + erf(a/√2)), Φ the standard normal CDF (torch's exact GELU)
-    return a * 0.5 * (1.0 + torch.erf(a / math.sqrt(2.0)))
-
-
-ACTIVATIONS = {"relu": relu, "gelu": gelu}
+# ----- the block's input -------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class FFNTrace:
-    """FFN(x) = W_2·act(W_1 x + b_1) + b_2 at every position: no activation after W_2."""
+class BlockInput:
+    """X = E + PE for a sentence of T tokens; every field (T, d_model), float64."""
 
-    hidden: torch.Tensor  # a = W_1 x + b_1, (..., d_ff)
-    activated: torch.Tensor  # act(a), (..., d_ff)
-    output: torch.Tensor  # W_2 act(a) + b_2, (..., E)
-
-
-def _activation(name: str):
-    if name not in ACTIVATIONS:
-        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {name!r}")
-    return ACTIVATIONS[name]
+    embedding: torch.Tensor  # E: row t is the seeded vector of token t
+    position: torch.Tensor  # PE: sinusoidal table, rows 0 … T − 1
+    X: torch.Tensor  # E + PE
 
 
-def ffn(x, W_1, b_1, W_2, b_2, activation: str = "relu") -> FFNTrace:
-    """Position-wise FFN on x (..., E); W_1 (d_ff, E), W_2 (E, d_ff) as nn.Linear stores them.
-    Biases may be None (zero). Rows of x are positions, so W x is computed as x @ Wᵀ."""
-    act = _activation(activation)
-    E, d_ff = x.shape[-1], W_1.shape[0]
-    check("d_model", E)
-    check("d_ff", d_ff)
-    if tuple(W_1.shape) != (d_ff, E) or tuple(W_2.shape) != (E, d_ff):
-        raise ValueError(f"W_1 must be (d_ff, E) and W_2 (E, d_ff) for E={E}; got "
-                         f"{tuple(W_1.shape)}, {tuple(W_2.shape)}")
-    b_1 = x.new_zeros(d_ff) if b_1 is None else b_1
-    b_2 = x.new_zeros(E) if b_2 is None else b_2
-    # a = W_1 x + b_1
-    hidden = x @ W_1.T + b_1
-    activated = act(hidden)
-    # FFN(x) = W_2 act(a) + b_2
-    output = activated @ W_2.T + b_2
-    return FFNTrace(hidden, activated, output)
-
-
-# ----- LayerNorm ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class LayerNormTrace:
-    """LayerNorm over the last axis (the E features of one position). mean, var: (...,)."""
-
-    mean: torch.Tensor  # μ per position
-    var: torch.Tensor  # σ² per position, biased (÷E), as torch
-    normalized: torch.Tensor  # x̂ = (x − μ)/√(σ² + ε): mean 0, variance σ²/(σ² + ε) ≈ 1
-    output: torch.Tensor  # γ ⊙ x̂ + β
-
-
-def layer_norm(x, weight=None, bias=None, eps: float = 1e-5) -> LayerNormTrace:
-    """nn.LayerNorm(E) on x (..., E): weight γ and bias β are (E,) (None: 1 and 0)."""
-    E = x.shape[-1]
-    for name, p in (("weight", weight), ("bias", bias)):
-        if p is not None and tuple(p.shape) != (E,):
-            raise ValueError(f"LayerNorm {name} must be (E,) = ({E},), got {tuple(p.shape)}")
-    eps = float(eps)
-    if not 0 <= eps < math.inf:
-        raise ValueError(f"eps must be a finite number ≥ 0, got {eps}")
-    # μ = (1/E) Σ_e x_e
-    mean = x.mean(dim=-1, keepdim=True)
-    # σ² = (1/E) Σ_e (x_e − μ)²
-    var = ((x - mean) ** 2).mean(dim=-1, keepdim=True)
-    # x̂ = (x − μ) / √(σ² + ε)
-    normalized = (x - mean) / torch.sqrt(var + eps)
-    output = normalized
-    if weight is not None:
-        output = output * weight
-    if bias is not None:
-        output = output + bias
-    return LayerNormTrace(mean.squeeze(-1), var.squeeze(-1), normalized, output)
+def block_input(tokens: list[str], d_model: int, seed: int) -> BlockInput:
+    """The sentence as the block sees it: seeded token embeddings plus sinusoidal PE."""
+    E = embed(tokens, d_model, seed)
+    PE = sinusoidal(len(tokens), d_model)
+    # X = E + PE
+    X = E + PE
+    return BlockInput(E, PE, X)
 
 
 # ----- parameters and configuration ---------------------------------------------------------
@@ -172,7 +116,7 @@ class BlockConfig:
         check("d_model", self.d_model)
         check("num_heads", self.h)
         check("d_ff", self.d_ff)
-        _activation(self.activation)
+        activation_fn(self.activation)
         if self.d_model % self.h:
             raise ValueError(f"E={self.d_model} is not divisible by h={self.h}: each head needs "
                              f"d_k = E/h dimensions")
@@ -422,3 +366,106 @@ def decoder_block(x, memory, params: DecoderParams, num_heads: int, norm_first: 
     s2 = _sublayer(s1.output, cross, params.norm2, norm_first, eps)
     s3 = _sublayer(s2.output, _feed_forward(params.ffn, activation), params.norm3, norm_first, eps)
     return DecoderTrace(x, memory, s1, s2, s3, s3.output)
+
+
+# ----- a sentence through the blocks, as the lesson shows it ----------------------------------
+
+
+@dataclass(frozen=True)
+class EncoderRun:
+    """A sentence through one encoder block, in the chosen LayerNorm placement (trace) and in the
+    other one with the same weights (other). X is the block input as a batch of one, (1, T, E)."""
+
+    config: BlockConfig
+    seed: int  # of the weights and the token embeddings
+    params: EncoderParams
+    input: BlockInput
+    X: torch.Tensor
+    trace: EncoderTrace
+    other: EncoderTrace
+
+    @property
+    def post(self) -> EncoderTrace:
+        return self.other if self.config.norm_first else self.trace
+
+    @property
+    def pre(self) -> EncoderTrace:
+        return self.trace if self.config.norm_first else self.other
+
+    @property
+    def order_gap(self) -> float:
+        """max |post-LN output − pre-LN output|: the placement changes the numbers."""
+        return float((self.post.output - self.pre.output).abs().max())
+
+    @property
+    def ffn_input(self) -> torch.Tensor:
+        """What the FFN received: Z (post-LN) or N₂ = LN₂(Z) (pre-LN), (1, T, E)."""
+        s2 = self.trace.feed_forward
+        return s2.norm.output if self.config.norm_first else s2.x
+
+    def outer_activation(self) -> OuterActivationTrace:
+        """The FFN erratum on the block's own FFN input and weights (engine.ops.ffn)."""
+        P = self.params.ffn
+        return ffn_outer_activation(self.ffn_input, P.W_1, P.b_1, P.W_2, P.b_2, self.config.activation)
+
+    def torch_gap(self) -> float:
+        """max |encoder_block − nn.TransformerEncoderLayer| on X, same weights."""
+        with torch.no_grad():
+            ref = torch_encoder_layer(self.config, self.params)(self.X)
+        return float((self.trace.output - ref).abs().max())
+
+
+def run_encoder(tokens: list[str], config: BlockConfig, seed: int) -> EncoderRun:
+    """block_input(tokens) through an encoder block with seeded_block_params(config, seed)."""
+    params = seeded_block_params(config, seed)
+    inp = block_input(tokens, config.d_model, seed)
+    # (T, d) → (1, T, d): a batch of one sentence, torch's batch_first layout
+    X = inp.X[None]
+    with torch.no_grad():
+        trace = encoder_block(X, params, config.h, config.norm_first, config.activation, eps=config.eps)
+        other = encoder_block(X, params, config.h, not config.norm_first, config.activation, eps=config.eps)
+    return EncoderRun(config, int(seed), params, inp, X, trace, other)
+
+
+@dataclass(frozen=True)
+class DecoderRun:
+    """A target sentence through a causal decoder block on an encoder's output (memory), and the
+    "one fixed vector" erratum taken literally: the same decoder on memory cut to its last
+    position (S = 1)."""
+
+    config: BlockConfig
+    params: DecoderParams
+    X: torch.Tensor  # (1, T', E)
+    trace: DecoderTrace
+    one_vector: DecoderTrace
+
+    @property
+    def causal_leak(self) -> float:
+        """The largest self-attention weight above the diagonal, over every head: exactly 0."""
+        w = self.trace.self_weights[0]
+        return float(w.triu(diagonal=1).abs().max()) if w.shape[-1] > 1 else 0.0
+
+    def torch_gap(self) -> float:
+        """max |decoder_block − nn.TransformerDecoderLayer| with a causal tgt_mask, same weights."""
+        T = self.X.shape[-2]
+        with torch.no_grad():
+            # torch's bool masks mean "blocked": the future, the opposite of our keep-mask
+            ref = torch_decoder_layer(self.config, self.params)(self.X, self.trace.memory,
+                                                                tgt_mask=~causal_mask(T), tgt_is_causal=True)
+        return float((self.trace.output - ref).abs().max())
+
+
+def run_decoder(tokens: list[str], encoder: EncoderRun, seed: int) -> DecoderRun:
+    """block_input(tokens) (embeddings from encoder's seed) through a causal decoder block with
+    seeded_block_params(config, seed, decoder=True) on encoder.trace.output."""
+    config = encoder.config
+    params = seeded_block_params(config, seed, decoder=True)
+    # (T', d) → (1, T', d)
+    X = block_input(tokens, config.d_model, encoder.seed).X[None]
+    memory = encoder.trace.output
+
+    def decode(mem):
+        return decoder_block(X, mem, params, config.h, config.norm_first, config.activation, causal=True,
+                             eps=config.eps)
+    with torch.no_grad():
+        return DecoderRun(config, params, X, decode(memory), decode(memory[:, -1:]))

@@ -1,4 +1,5 @@
-"""The Transformer-block page under AppTest (loaded directly): both languages, every stage's
+"""The Transformer-block page under AppTest, through the app (English; one Chinese smoke test, and
+the language-switch test of the example sentences): every stage's
 heatmap equal to the engine computed here, the LayerNorm formula's live numbers, the invariant
 table, the FFN erratum, pre-/post-LN, the decoder's causal and cross attention, the "one vector"
 erratum, the torch checks, and bad input (empty, blank, too long, one token, heads that do not
@@ -17,21 +18,15 @@ from streamlit.testing.v1 import AppTest
 from engine.data.tokens import embed, tokenize
 from engine.ops.positional import sinusoidal
 from engine.ops.transformer import BlockConfig, decoder_block, encoder_block, seeded_block_params
-from tests.pages.apptest import ROOT, plotly_array
+from tests.pages.apptest import open_page, plotly_array
 
-PAGE = "views/transformer.py"
+PAGE = "views/transformer/page.py"
 SOURCE = {"en": "The cat sat on the mat.", "zh": "猫坐在垫子上。"}
 TARGET = {"en": "Le chat est assis sur le tapis.", "zh": "The cat sat on the mat."}
 
 
 def _page(lang: str = "en", **state) -> AppTest:
-    at = AppTest.from_file(str(ROOT / PAGE), default_timeout=60)
-    at.session_state["lang"] = lang
-    for key, value in state.items():
-        at.session_state[key] = value
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return open_page(PAGE, lang, **state)
 
 
 @pytest.fixture(scope="module")
@@ -80,15 +75,11 @@ def _metric(at: AppTest, label_start: str) -> str:
     return next(m.value for m in at.get("metric") if m.label.startswith(label_start))
 
 
-# ----- both languages -----------------------------------------------------------------------
+# ----- the default page, and Chinese --------------------------------------------------------
 
 
-@pytest.mark.parametrize("lang", ["en", "zh"])
-def test_page_runs_in_both_languages_without_missing_text(lang, page_en):
-    at = page_en if lang == "en" else _page("zh")
+def _default_render(at: AppTest, lang: str) -> None:
     assert not [s for s in _texts(at) if "⟦" in s]
-    assert at.title[0].value == ("The Transformer block, stage by stage" if lang == "en"
-                                 else "Transformer 模块，一步一步看")
     assert at.text_input(key="tf_src").value == SOURCE[lang]
     assert at.text_input(key="tf_tgt").value == TARGET[lang]
     # X, 4 heads, A, R1, Z, hidden, F, R2, Y, FFN right/wrong, post/pre, causal, cross, decoder out, Y
@@ -96,8 +87,30 @@ def test_page_runs_in_both_languages_without_missing_text(lang, page_en):
     assert not at.error and not at.warning and not at.info
     # both torch checks pass
     assert len(at.success) == 2
-    ticks = _ticks(at, "tf_fig_X", "yaxis")
-    assert ticks == tokenize(SOURCE[lang])
+    assert _ticks(at, "tf_fig_X", "yaxis") == tokenize(SOURCE[lang])
+
+
+def test_page_runs_without_missing_text(page_en):
+    _default_render(page_en, "en")
+    assert page_en.title[0].value == "The Transformer block, stage by stage"
+
+
+def test_chinese_smoke():
+    """Chinese: the default page whole, then the friendly messages for an empty sentence, an empty
+    target and heads that do not divide d_model, each in Chinese."""
+    at = _page("zh")
+    _default_render(at, "zh")
+    assert at.title[0].value == "Transformer 模块，一步一步看"
+    at.text_input(key="tf_src").set_value("").run()
+    assert not at.exception and not at.error and len(at.info) == 1 and "空" in at.info[0].value
+    at.text_input(key="tf_src").set_value(SOURCE["zh"]).run()
+    at.text_input(key="tf_tgt").set_value(" ").run()
+    assert not at.exception and len(at.info) == 1 and "目标" in at.info[0].value
+    assert len(at.success) == 1 and not [s for s in _texts(at) if "⟦" in s]
+    at.slider(key="tf_d").set_value(20).run()
+    at.slider(key="tf_h").set_value(8).run()
+    assert not at.exception and len(at.error) == 1
+    assert r"$d_{\text{model}} = 20$" in at.error[0].value and not at.success
 
 
 # ----- every stage equals the engine ---------------------------------------------------------
@@ -273,31 +286,28 @@ def test_controls_change_the_block():
 # ----- bad input ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("lang", ["en", "zh"])
 @pytest.mark.parametrize("text", ["", "   \n "])
-def test_empty_source_gives_a_friendly_message(lang, text):
-    at = _page(lang, tf_src=text)
+def test_empty_source_gives_a_friendly_message(text):
+    at = _page("en", tf_src=text)
     assert not at.exception and not at.error
     assert len(at.info) == 1
-    assert ("empty" if lang == "en" else "空") in at.info[0].value
+    assert "empty" in at.info[0].value
     assert not at.get("plotly_chart")
 
 
-@pytest.mark.parametrize("lang", ["en", "zh"])
-def test_empty_target_keeps_the_encoder(lang):
-    at = _page(lang, tf_tgt=" ")
+def test_empty_target_keeps_the_encoder():
+    at = _page("en", tf_tgt=" ")
     assert not at.exception and not at.error
-    assert len(at.info) == 1 and ("target" if lang == "en" else "目标") in at.info[0].value
+    assert len(at.info) == 1 and "target" in at.info[0].value
     specs = _specs(at)
     assert "tf_fig_Y" in specs and "tf_fig_causal" not in specs
     assert len(at.success) == 1  # the encoder's torch check
     assert not [s for s in _texts(at) if "⟦" in s]
 
 
-@pytest.mark.parametrize("lang", ["en", "zh"])
-def test_long_sentence_is_cut_with_a_warning(lang):
+def test_long_sentence_is_cut_with_a_warning():
     long = " ".join(f"w{i}" for i in range(20))
-    at = _page(lang, tf_src=long)
+    at = _page("en", tf_src=long)
     assert not at.exception and not at.error
     assert len(at.warning) == 1 and "20" in at.warning[0].value and "12" in at.warning[0].value
     assert _z(at, "tf_fig_X").shape == (12, 16)
@@ -315,9 +325,8 @@ def test_text_past_the_engine_bound_is_cut_too():
     assert len(at.success) == 2
 
 
-@pytest.mark.parametrize("lang", ["en", "zh"])
-def test_heads_that_do_not_divide_d_model(lang):
-    at = _page(lang, tf_d=20, tf_h=8)
+def test_heads_that_do_not_divide_d_model():
+    at = _page("en", tf_d=20, tf_h=8)
     assert not at.exception
     assert len(at.error) == 1
     message = at.error[0].value

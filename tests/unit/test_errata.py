@@ -133,3 +133,41 @@ def test_attention_softmax_last_refuses_mismatched_shapes():
         attention_softmax_last(randn(2, 3, seed=0), randn(2, 4, seed=1), randn(2, 3, seed=2))
     with pytest.raises(ValueError, match="S"):
         attention_softmax_last(randn(2, 3, seed=0), randn(2, 3, seed=1), randn(5, 3, seed=2))
+
+
+# ----- the page's cases (engine.ops.errata_cases) ----------------------------------------------
+
+
+def test_cases_right_forms_equal_pytorch_and_wrong_forms_differ():
+    from engine.ops import errata_cases as ec
+
+    att, conv, ffn, flow, pe = ec.attention_case(3), ec.conv_case(3), ec.ffn_case(3), ec.flow_case(3), ec.pe_case(3)
+    kern = ec.kernels_case(3, ec.first_layer())
+    lstm = ec.lstm_case(3, None)  # a random LSTM: no checkpoint needed
+    enc = ec.encoder_case("the cat sat on the mat", 3)
+    checks = ec.torch_checks(att, conv, kern, lstm, ffn, enc)
+    assert [c.key for c in checks] == ["attention", "conv", "kernels", "pooling", "lstm", "ffn", "encoder"]
+    assert all(c.gap < 1e-9 for c in checks)
+    # the wrong forms, against the right ones, on the same inputs
+    assert att.trace.max_abs_delta > 0.01 and att.ratio_lo < att.ratio_hi
+    assert conv.wrong.shape == conv.x.shape and conv.right.shape == (4, 4) and conv.pool_delta == 0
+    assert torch.equal(conv.wrong, conv.w.sum() * conv.x + conv.b)
+    assert kern.summed.shape == (26, 26) and torch.allclose(kern.summed, kern.maps.sum(dim=0), atol=1e-9)
+    assert kern.maps.abs().sum(dim=0)[kern.i, kern.j] == kern.maps.abs().sum(dim=0).max()
+    assert lstm.no_cell.c.abs().max() < 1 and lstm.right.loss < lstm.no_cell.loss
+    assert lstm.x.shape == (len(lstm.text), 1, len(ec.char_rnn.VOCAB)) and not lstm.trained
+    assert ffn.trace.n_negative > 0 and ffn.trace.floor >= 0
+    assert enc.Y.shape == (6, ec.ENC.d_model) and enc.min_distance > 0.1
+    assert flow.weights_delta == 0 and flow.right_scale < 1e-12 and flow.wrong_scale > 0.01
+    assert flow.wrong_rows < 1e-12
+    assert pe.sin == pytest.approx(math.sin(pe.theta), abs=1e-12)
+    assert pe.cos == pytest.approx(math.cos(pe.theta), abs=1e-12)
+
+
+def test_cases_are_drawn_per_seed_and_per_erratum():
+    from engine.ops import errata_cases as ec
+
+    assert torch.equal(ec.attention_case(5).Q, ec.attention_case(5).Q)
+    assert not torch.equal(ec.attention_case(5).Q, ec.attention_case(6).Q)
+    # each erratum has its own generator: the FFN's input is not the attention's Q
+    assert not torch.equal(ec.ffn_case(5).x[:, :4], ec.attention_case(5).Q)

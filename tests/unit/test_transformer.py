@@ -1,6 +1,7 @@
-"""engine.ops.transformer: LayerNorm, the FFN and whole encoder/decoder blocks equal torch's (float64,
-eval mode, dropout 0) for both LayerNorm placements, with and without masks; the traces obey
-the block's equations; params round-trip through torch layers; bad inputs raise clear errors."""
+"""engine.ops.transformer with its parts (engine.ops.layer_norm, engine.ops.ffn): LayerNorm, the FFN
+and whole encoder/decoder blocks equal torch's (float64, eval mode, dropout 0) for both LayerNorm
+placements, with and without masks; the traces obey the block's equations; params round-trip through
+torch layers; bad inputs raise clear errors."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from torch import nn
 
 import engine.ops.transformer as tf
 from engine.limits import BOUNDS, LimitError
+from engine.ops import ffn as ff
+from engine.ops import layer_norm as ln_ops
 from engine.ops.attention import causal_mask, padding_mask
 
 TOL = 1e-6
@@ -44,7 +47,7 @@ def test_layer_norm_equals_torch(shape, eps):
     x = randn(*shape, seed=seed) * 3 + 1
     ln = nn.LayerNorm(E, eps=eps, dtype=f64)
     randomise(ln, seed)
-    t = tf.layer_norm(x, ln.weight.detach(), ln.bias.detach(), eps)
+    t = ln_ops.layer_norm(x, ln.weight.detach(), ln.bias.detach(), eps)
     assert (t.output - ln(x).detach()).abs().max() < TOL
     assert t.mean.shape == shape[:-1] and t.var.shape == shape[:-1]
     assert torch.allclose(t.var, x.var(dim=-1, unbiased=False), atol=1e-12)  # biased, as torch
@@ -53,11 +56,11 @@ def test_layer_norm_equals_torch(shape, eps):
 @pytest.mark.parametrize("seed", range(3))
 def test_layer_norm_normalises_each_position(seed):
     x = randn(4, 6, 10, seed=seed) * 5 - 2
-    t = tf.layer_norm(x, eps=0.0)
+    t = ln_ops.layer_norm(x, eps=0.0)
     assert t.normalized.mean(-1).abs().max() < 1e-12
     assert (t.normalized.var(-1, unbiased=False) - 1).abs().max() < 1e-12
     # with ε > 0 the variance is σ²/(σ² + ε): just below 1
-    t = tf.layer_norm(x, eps=1e-5)
+    t = ln_ops.layer_norm(x, eps=1e-5)
     assert torch.allclose(t.normalized.var(-1, unbiased=False), t.var / (t.var + 1e-5), atol=1e-12)
     assert torch.equal(t.output, t.normalized)  # no γ, β: output is x̂
 
@@ -74,7 +77,7 @@ def test_ffn_equals_torch(activation, shape, d_ff):
     x = randn(*shape, seed=d_ff)
     act = {"relu": F.relu, "gelu": F.gelu}[activation]
     expected = lin2(act(lin1(x))).detach()
-    t = tf.ffn(x, lin1.weight.detach(), lin1.bias.detach(), lin2.weight.detach(), lin2.bias.detach(), activation)
+    t = ff.ffn(x, lin1.weight.detach(), lin1.bias.detach(), lin2.weight.detach(), lin2.bias.detach(), activation)
     assert (t.output - expected).abs().max() < TOL
     assert (t.hidden - lin1(x).detach()).abs().max() < TOL
     assert t.hidden.shape == (*shape[:-1], d_ff)
@@ -82,14 +85,14 @@ def test_ffn_equals_torch(activation, shape, d_ff):
 
 def test_activations_equal_torch():
     a = torch.linspace(-6, 6, 1001, dtype=f64)
-    assert (tf.gelu(a) - F.gelu(a)).abs().max() < 1e-12
-    assert torch.equal(tf.relu(a), F.relu(a))
+    assert (ff.gelu(a) - F.gelu(a)).abs().max() < 1e-12
+    assert torch.equal(ff.relu(a), F.relu(a))
 
 
 def test_ffn_has_no_outer_activation():
     # errata: FFN(X) = act(W₂·act(W₁X+b₁)) + b₂ is wrong; with ReLU the real FFN can be negative
     x = randn(20, 8, seed=1)
-    t = tf.ffn(x, randn(16, 8, seed=2), randn(16, seed=3), randn(8, 16, seed=4), None, "relu")
+    t = ff.ffn(x, randn(16, 8, seed=2), randn(16, seed=3), randn(8, 16, seed=4), None, "relu")
     assert (t.output < 0).any()
     assert (t.activated >= 0).all() and torch.equal(t.activated, t.hidden.clamp_min(0))
 
@@ -146,12 +149,12 @@ def test_encoder_trace_stages(norm_first):
     assert torch.equal(s1.x, x) and torch.equal(s2.x, s1.output) and torch.equal(t.output, s2.output)
     if norm_first:
         # y = x + F(LN(x)): the norm sees the input, the residual is the output
-        assert torch.allclose(s1.norm.output, tf.layer_norm(x, eps=1e-5).output, atol=1e-12)
+        assert torch.allclose(s1.norm.output, ln_ops.layer_norm(x, eps=1e-5).output, atol=1e-12)
         assert torch.equal(s1.residual, x + t.attention.output) and torch.equal(s1.output, s1.residual)
     else:
         # y = LN(x + F(x))
         assert torch.equal(s1.residual, x + t.attention.output)
-        assert torch.allclose(s1.output, tf.layer_norm(s1.residual, eps=1e-5).output, atol=1e-12)
+        assert torch.allclose(s1.output, ln_ops.layer_norm(s1.residual, eps=1e-5).output, atol=1e-12)
         assert t.output.mean(-1).abs().max() < 1e-12  # post-LN output, γ = 1, β = 0: mean 0
     assert t.weights.shape == (2, 2, 5, 5) and (t.weights.sum(-1) - 1).abs().max() < 1e-12
     assert t.ffn.output.shape == (2, 5, 8)
@@ -304,13 +307,13 @@ def test_block_input_errors():
 def test_ffn_and_layer_norm_errors():
     x = randn(3, 4, seed=0)
     with pytest.raises(ValueError, match=r"W_1 must be \(d_ff, E\)"):
-        tf.ffn(x, randn(5, 3, seed=1), None, randn(4, 5, seed=2), None)
+        ff.ffn(x, randn(5, 3, seed=1), None, randn(4, 5, seed=2), None)
     with pytest.raises(LimitError):
-        tf.ffn(x, randn(BOUNDS["d_ff"].high + 1, 4, seed=1), None, randn(4, BOUNDS["d_ff"].high + 1, seed=2), None)
+        ff.ffn(x, randn(BOUNDS["d_ff"].high + 1, 4, seed=1), None, randn(4, BOUNDS["d_ff"].high + 1, seed=2), None)
     with pytest.raises(ValueError, match="LayerNorm weight must be"):
-        tf.layer_norm(x, torch.ones(5, dtype=f64))
+        ln_ops.layer_norm(x, torch.ones(5, dtype=f64))
     with pytest.raises(ValueError, match="eps"):
-        tf.layer_norm(x, eps=-1.0)
+        ln_ops.layer_norm(x, eps=-1.0)
 
 
 def test_copy_into_refuses_a_missing_bias():

@@ -1,5 +1,6 @@
-"""engine.ops.transformer_setup: the block input X = E + PE, the FFN erratum (an extra outer activation)
-against torch's layers and functions in float64, and per-position moments."""
+"""The block's parts beside the block: the block input X = E + PE (engine.ops.transformer), the FFN
+erratum, an extra outer activation (engine.ops.ffn), against torch's layers and functions in float64,
+per-position moments (engine.ops.layer_norm), and the lesson's runs (run_encoder, run_decoder)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ from torch import nn
 
 from engine.data.tokens import TokenError, token_vector, tokenize
 from engine.limits import LimitError
-from engine.ops.transformer import layer_norm
-from engine.ops.transformer_setup import block_input, ffn_outer_activation, position_moments
+from engine.ops.ffn import ffn_outer_activation
+from engine.ops.layer_norm import layer_norm, position_moments
+from engine.ops.transformer import BlockConfig, block_input, run_decoder, run_encoder
 
 TOL = 1e-10
 f64 = torch.float64
@@ -167,3 +169,34 @@ def test_layer_norm_invariant_checked_by_moments():
     # variance σ²/(σ² + ε): 1 up to ε/σ²
     assert torch.allclose(var, ln.var / (ln.var + eps), atol=1e-12)
     assert (var - 1).abs().max() < 1e-4
+
+
+def test_outer_activation_summaries():
+    net = torch_ffn(6, 24, "relu", 5)
+    tr = ffn_outer_activation(randn(2, 4, 6, seed=5), *weights(net), activation="relu")
+    assert tr.n_negative == int((tr.projected < 0).sum()) > 0
+    assert tr.max_delta == pytest.approx(float(-tr.projected.min()), rel=1e-12)
+    assert tr.floor >= 0 and torch.equal(tr.b_2, net[2].bias.detach())
+
+
+# ----- the lesson's runs ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("norm_first", [False, True])
+def test_run_encoder_and_decoder_match_torch(norm_first):
+    config = BlockConfig(d_model=8, h=2, d_ff=16, norm_first=norm_first)
+    enc = run_encoder(tokenize("the cat sat on the mat"), config, 3)
+    assert enc.X.shape == (1, 6, 8) and torch.equal(enc.X[0], block_input(tokenize("the cat sat on the mat"), 8, 3).X)
+    assert enc.trace.output.shape == (1, 6, 8) and enc.torch_gap() < 1e-10
+    # the two placements: same weights, other order, different numbers
+    assert (enc.pre, enc.post) == ((enc.trace, enc.other) if norm_first else (enc.other, enc.trace))
+    assert enc.order_gap == float((enc.post.output - enc.pre.output).abs().max()) > 1e-3
+    s2 = enc.trace.feed_forward
+    assert torch.equal(enc.ffn_input, s2.norm.output if norm_first else s2.x)
+    assert (enc.outer_activation().right.output - enc.trace.ffn.output).abs().max() < TOL
+    dec = run_decoder(tokenize("a dog ran"), enc, 4)
+    assert dec.trace.output.shape == (1, 3, 8) and dec.torch_gap() < 1e-10
+    assert dec.causal_leak == 0.0
+    # the "one vector" memory: S = 1, so every cross-attention weight is 1
+    assert dec.one_vector.cross_weights.shape == (1, 2, 3, 1)
+    assert torch.allclose(dec.one_vector.cross_weights, torch.ones(1, dtype=f64))
