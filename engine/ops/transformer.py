@@ -445,6 +445,12 @@ class DecoderRun:
         w = self.trace.self_weights[0]
         return float(w.triu(diagonal=1).abs().max()) if w.shape[-1] > 1 else 0.0
 
+    @property
+    def one_vector_range(self) -> tuple[float, float]:
+        """(min, max) of the cross-attention weights on one memory vector: both 1, nothing to choose."""
+        w = self.one_vector.cross_weights
+        return float(w.min()), float(w.max())
+
     def torch_gap(self) -> float:
         """max |decoder_block − nn.TransformerDecoderLayer| with a causal tgt_mask, same weights."""
         T = self.X.shape[-2]

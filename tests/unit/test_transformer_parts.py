@@ -200,3 +200,10 @@ def test_run_encoder_and_decoder_match_torch(norm_first):
     # the "one vector" memory: S = 1, so every cross-attention weight is 1
     assert dec.one_vector.cross_weights.shape == (1, 2, 3, 1)
     assert torch.allclose(dec.one_vector.cross_weights, torch.ones(1, dtype=f64))
+
+
+def test_one_vector_range_is_all_ones():
+    config = BlockConfig(d_model=8, h=2, d_ff=16)
+    enc = run_encoder(tokenize("a b c d"), config, 0)
+    lo, hi = run_decoder(tokenize("x y"), enc, 1).one_vector_range
+    assert lo == pytest.approx(1.0, abs=1e-12) and hi == pytest.approx(1.0, abs=1e-12)

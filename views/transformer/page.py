@@ -11,18 +11,13 @@ import streamlit as st
 
 from engine.ops.ffn import ffn, ffn_outer_activation
 from engine.ops.layer_norm import layer_norm
-from engine.ops.transformer import (
-    BlockConfig,
-    decoder_block,
-    encoder_block,
-    run_decoder,
-    run_encoder,
-)
+from engine.ops.transformer import BlockConfig, decoder_block, encoder_block, run_encoder
 from figures.recurrent import token_label
-from figures.transformer import attention_figure, symmetric_range, token_feature_figure
+from figures.transformer import symmetric_range
+from views.transformer.decoder import decoder_section
 from views.transformer.parts import (
     MAX_TOKENS,
-    chart,
+    features,
     localized_text_input,
     norm_table,
     order_table,
@@ -45,11 +40,6 @@ ACT_NAMES = {"relu": "ReLU", "gelu": "GELU"}
 
 def checked(name: str, value: int) -> int:
     return blocks.checked(t, name, value)
-
-
-def features(z, tokens, title: str, key: str, **kw) -> None:
-    """A tokens × features heatmap of z (T, d)."""
-    chart(token_feature_figure(z, tokens, title=title, feature_label=t("feature_axis"), **kw), key)
 
 
 # ----- title, intuition, formula ---------------------------------------------------------
@@ -173,43 +163,7 @@ st.dataframe(order_table(run.post, run.pre, tokens), hide_index=True, key="tf_ta
 st.caption(t("order_note"))
 
 # ----- the decoder ------------------------------------------------------------------------
-st.header(t("decoder_header"))
-st.markdown(t.section("decoder"))
-if config.norm_first:
-    st.latex(r"\begin{aligned}"
-             r"Z_1 &= X' + \mathrm{MHA}_{\text{causal}}\big(\mathrm{LN}_1(X')\big) \\"
-             r"Z_2 &= Z_1 + \mathrm{MHA}\big(\mathrm{LN}_2(Z_1),\,M,\,M\big) \\"
-             r"Y' &= Z_2 + \mathrm{FFN}\big(\mathrm{LN}_3(Z_2)\big)"
-             r"\end{aligned}")
-else:
-    st.latex(r"\begin{aligned}"
-             r"Z_1 &= \mathrm{LN}_1\big(X' + \mathrm{MHA}_{\text{causal}}(X')\big) \\"
-             r"Z_2 &= \mathrm{LN}_2\big(Z_1 + \mathrm{MHA}(Z_1,\,M,\,M)\big) \\"
-             r"Y' &= \mathrm{LN}_3\big(Z_2 + \mathrm{FFN}(Z_2)\big)"
-             r"\end{aligned}")
-st.latex(r"S_{ij} = -\infty\;\;(j > i) \;\Rightarrow\; "
-         r"\alpha_{ij} = \frac{e^{S_{ij}}}{\sum_{j'} e^{S_{ij'}}} = 0\;\;(j > i)")
-raw_target = localized_text_input(t("target_label"), "tf_tgt", "target_default",
-                                  help=t("target_help", max=MAX_TOKENS))
-tgt_tokens = sentence(raw_target, "empty_target")
-dec = None
-if tgt_tokens is not None:
-    T_tgt = checked("tokens", len(tgt_tokens))
-    dec = run_decoder(tgt_tokens, run, seed + DECODER_SEED_OFFSET)
-    st.caption(t("decoder_setup", T=T_tgt, S=T_len, d=d_model, seed=seed + DECODER_SEED_OFFSET))
-    st.session_state["tf_head"] = min(int(st.session_state.get("tf_head", 1)), h)
-    head = min(int(st.slider(t("head_label"), 1, max(h, 2), key="tf_head", disabled=h == 1)), h) - 1
-    c_self, c_cross = st.columns(2)
-    with c_self:
-        chart(attention_figure(dec.trace.self_weights[0, head], tgt_tokens, tgt_tokens,
-                               title=t("fig_causal", i=head + 1)), "tf_fig_causal")
-    with c_cross:
-        cross = dec.trace.cross_weights[0, head]
-        chart(attention_figure(cross, tgt_tokens, tokens, title=t("fig_cross", i=head + 1),
-                               zmax=float(cross.max()), showscale=True), "tf_fig_cross")
-    st.markdown(t("causal_ok" if dec.causal_leak == 0.0 else "causal_bad", max=f"{dec.causal_leak:.1e}", h=h))
-    features(dec.trace.output[0], tgt_tokens, t("fig_dec_out"), "tf_fig_dec_out", pick=None)
-    st.caption(t("decoder_shapes", T=T_tgt, S=T_len, d=d_model, h=h))
+dec = decoder_section(run, tokens, seed + DECODER_SEED_OFFSET)
 
 # ----- the "one fixed-length vector" erratum ----------------------------------------------
 st.header(t("encoder_erratum_header"))
@@ -233,9 +187,9 @@ st.dataframe({t("col_quantity"): [s[0] for s in shapes], t("col_symbol"): [s[1] 
 features(enc.output[0], tokens, t("fig_Y", T=T_len, d=d_model), "tf_fig_Y")
 if dec is not None:
     # the erratum taken literally: memory is one vector (the last position's), S = 1
-    w1 = dec.one_vector.cross_weights
-    st.markdown(t("one_vector", lo=f"{float(w1.min()):.6f}", hi=f"{float(w1.max()):.6f}",
-                  shape=shape(w1[0]), S=T_len))
+    lo, hi = dec.one_vector_range
+    st.markdown(t("one_vector", lo=f"{lo:.6f}", hi=f"{hi:.6f}", shape=shape(dec.one_vector.cross_weights[0]),
+                  S=T_len))
 else:
     st.caption(t("one_vector_needs_target"))
 
@@ -247,7 +201,7 @@ st.caption(t("check_help_enc", T=T_len, d=d_model, h=h, d_ff=d_ff, act=ACT_NAMES
              norm=norm_labels[config.norm_first]))
 torch_check(run.torch_gap(), "nn.TransformerEncoderLayer")
 if dec is not None:
-    st.caption(t("check_help_dec", T=T_tgt, S=T_len))
+    st.caption(t("check_help_dec", T=dec.X.shape[-2], S=T_len))
     torch_check(dec.torch_gap(), "nn.TransformerDecoderLayer")
 
 # ----- what next --------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import lessons
 from engine.data.tokens import TokenError, tokenize
 from engine.ops.layer_norm import position_moments
 from figures.recurrent import token_label
-from figures.transformer import attention_figure
+from figures.transformer import attention_figure, token_feature_figure
 from widgets.i18n import T
 
 t = T("transformer")
@@ -54,6 +54,11 @@ def localized_text_input(label: str, key: str, default_key: str, **kw) -> str:
 
 def chart(fig, key: str) -> None:
     st.plotly_chart(fig, key=key, config={"displayModeBar": False})
+
+
+def features(z, tokens, title: str, key: str, **kw) -> None:
+    """A tokens × features heatmap of z (T, d)."""
+    chart(token_feature_figure(z, tokens, title=title, feature_label=t("feature_axis"), **kw), key)
 
 
 def heads_grid(weights, q_tokens, k_tokens, key: str) -> None:
