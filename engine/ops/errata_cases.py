@@ -163,6 +163,11 @@ class ConvCase:
     unpooled: torch.Tensor
 
     @property
+    def w_sum(self) -> float:
+        """Σ w: the one number the wrong convolution multiplies every pixel by."""
+        return float(self.w.sum())
+
+    @property
     def pool_delta(self) -> float:
         """max |unpooled − x|: 0, the wrong pooling returns its input."""
         return float((self.unpooled - self.x).abs().max())

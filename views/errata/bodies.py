@@ -75,7 +75,7 @@ def cell_latex(case: ConvCase) -> str:
     cell, b = case.cell, case.b
     products = [rf"{num(float(w), 0)}\cdot{num(float(x), 0)}" for w, x in zip(cell.kernel.flatten(), cell.patch.flatten())]
     rows = [" + ".join(products[k:k + 3]) for k in range(0, len(products), 3)]
-    w_sum, x00, wrong = float(case.w.sum()), float(case.x[0, 0]), float(case.wrong[0, 0])
+    w_sum, x00, wrong = case.w_sum, float(case.x[0, 0]), float(case.wrong[0, 0])
     return (rf"\begin{{aligned}} \text{{{t('right')}}}:\ \mathrm{{out}}[0,0] &= " + r" \\ &\quad + ".join(rows)
             + rf" + {b:g} = {cell.total:g} \\ \text{{{t('wrong')}}}:\ \mathrm{{out}}_{{00}} &= "
             rf"\Big(\textstyle\sum_k w_k\Big)\cdot \mathrm{{in}}_{{00}} + b = {num(w_sum, 0)}\cdot{x00:g} + {b:g}"
@@ -91,7 +91,7 @@ def conv_body(case: ConvCase) -> None:
         with col:
             st.plotly_chart(matrix_figure(z, title=title, fmt=".0f", height=260), key=f"er_conv_{k}")
     st.latex(cell_latex(case))
-    st.caption(t("conv_numbers", n=SIDE, k=K_SIZE, out=right.shape[0], s=f"{float(case.w.sum()):g}"))
+    st.caption(t("conv_numbers", n=SIDE, k=K_SIZE, out=right.shape[0], s=f"{case.w_sum:g}"))
 
 
 def kernels_body(case: KernelsCase) -> None:

@@ -10,7 +10,7 @@ import lessons
 from engine.data.tokens import TokenError, tokenize
 from engine.ops.layer_norm import position_moments
 from figures.recurrent import token_label
-from figures.transformer import attention_figure, token_feature_figure
+from figures.transformer import attention_figure, symmetric_range, token_feature_figure
 from widgets.i18n import T
 
 t = T("transformer")
@@ -65,7 +65,7 @@ def heads_grid(weights, q_tokens, k_tokens, key: str) -> None:
     """One small heatmap per head (weights (h, T, S)), HEADS_PER_ROW to a row, on one colour
     scale: 0 … the largest weight of any head."""
     h, T_q = weights.shape[0], weights.shape[-1]
-    zmax = float(weights.max())
+    zmax = symmetric_range(weights)
     st.caption(t("heads_help", zmax=f"{zmax:.2f}", T=T_q, uniform=f"{1 / T_q:.2f}"))
     for start in range(0, h, HEADS_PER_ROW):
         cols = st.columns(HEADS_PER_ROW)
