@@ -40,11 +40,11 @@ BOUNDS: dict[str, Bound] = {
     "max_len": Bound(1, 512),
     "position_shift": Bound(-512, 512),
     "samples": Bound(1, 10_000),
-    # typed formulas (engine/formula/core.py): grid points, random test points, length of a vector in a.b
+    # typed formulas (engine/formula/): grid points, random test points, length of a vector in a.b
     "formula_grid": Bound(2, 2001),
     "formula_points": Bound(1, 1000),
     "vector_dim": Bound(1, 16),
-    # the training lab (engine/lab/trainer.py, engine/lab/tasks.py)
+    # the training lab (engine/lab/trainer.py, engine/lab/tasks/)
     "epochs": Bound(1, 100),
     "train_steps": Bound(1, 100_000),
     "budget_s": Bound(1, 3600),

@@ -62,7 +62,7 @@ st.header(t("input_header"))
 digit = digit_input()
 
 st.header(t("kernel_header"))
-choice = kernel_editor(t)
+choice = kernel_editor()
 name, w, k, s, p, b = choice.name, choice.kernel, choice.k, choice.stride, choice.padding, choice.bias
 
 # ----- the feature map --------------------------------------------------------------------------

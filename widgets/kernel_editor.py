@@ -23,6 +23,7 @@ from widgets.i18n import T
 CUSTOM = "custom"
 PRESET_KEY = "conv_kernel_preset"
 DEFAULT_PRESET = "sobel_x"  # signed edges: a first feature map with something to explain
+t = T("conv")  # the convolution page's strings (the one page with a kernel editor)
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ def kernel_frame(w) -> pd.DataFrame:
     return pd.DataFrame(w.tolist(), index=[f"m={m}" for m in range(k)], columns=[f"n={n}" for n in range(k)])
 
 
-def kernel_editor(t: T) -> KernelChoice:
+def kernel_editor() -> KernelChoice:
     """The preset, size, stride, padding and bias controls beside the editable kernel grid;
     a request outside the bounds stops the page with a translated message."""
     controls, grid = st.columns([2, 3], gap="large")

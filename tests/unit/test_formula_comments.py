@@ -1,6 +1,6 @@
 """The arithmetic formulas written in engine comments agree with the code below them.
 
-DESIGN.md: "formulas in comments must match the code … a wrong comment is worse than none".
+docs/ARCHITECTURE.md, style rule 2: "formulas in comments must match the code … a wrong comment is worse than none".
 Each formula is read from the source (not copied here), turned into an expression tree with a
 small whitelist evaluator (no eval), and computed with the same quantities the code uses.
 """
