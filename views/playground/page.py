@@ -119,5 +119,5 @@ show_code(formula.read, walk.Walker.walk_BinOp, walk.Walker.walk_Call, functions
 
 st.header(t("what_next"))
 st.markdown(t.section("next"))
-link("views/errata.py", t("link_errata"))
+link("views/errata/page.py", t("link_errata"))
 link("views/attention/page.py", t("link_attention"))
