@@ -25,14 +25,8 @@ CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
 def _page(lang: str = "en") -> AppTest:
-    """The page through the app's router when app.py routes it, else on its own."""
-    if PAGE in (ROOT / "app.py").read_text(encoding="utf-8"):
-        return open_page(PAGE, lang)
-    at = AppTest.from_file(str(ROOT / PAGE), default_timeout=60)
-    at.session_state["lang"] = lang
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    """The page through the app's router (the shared helper)."""
+    return open_page(PAGE, lang)
 
 
 def _texts(at: AppTest) -> list[str]:

@@ -3,6 +3,9 @@ their known forms, analyses on a grid, autograd checks and identity checks (floa
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
+
 import numpy as np
 import pytest
 import sympy as sp
@@ -362,3 +365,68 @@ def test_identity_falls_back_to_numbers_when_simplify_is_slow():
     out = formula.check_identity("(x + 1)^300*(x - 1)^300", "(x^2 - 1)^300", domain=(-0.9, 0.9),
                                  timeout=3.0, symbolic_budget=0.2)
     assert out.symbolic_ran_out and (out.status, out.method) == ("equal", "numeric")
+
+
+# ----- layout ------------------------------------------------------------------------------------
+
+FORMULA_DIR = Path(formula.__file__).parent
+
+
+def _imported_formula_modules(path: Path) -> set[str]:
+    """The engine.formula modules a file imports anywhere in it, function-level imports included
+    ('engine.formula' itself stands for the package's __init__)."""
+    found = set()
+    submodules = {p.stem for p in FORMULA_DIR.glob("*.py")}
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.startswith("engine.formula")}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:  # relative: from . import x / from .x import y
+                base = "engine.formula" + (f".{base}" if base else "")
+            if base == "engine.formula":
+                found |= {f"engine.formula.{a.name}" if a.name in submodules else base for a in node.names}
+            elif base.startswith("engine.formula."):
+                found.add(base)
+    return found
+
+
+def _formula_import_graph() -> dict[str, set[str]]:
+    graph = {}
+    for path in FORMULA_DIR.glob("*.py"):
+        name = "engine.formula" if path.stem == "__init__" else f"engine.formula.{path.stem}"
+        graph[name] = _imported_formula_modules(path) - {name}
+    return graph
+
+
+def test_formula_modules_import_one_way_without_a_cycle():
+    """read → build → analyses → pool → api: the import graph of engine/formula (function-level
+    imports counted) has no cycle, no module imports the package back, and the pool never imports api."""
+    graph = _formula_import_graph()
+    assert {"engine.formula.read", "engine.formula.build", "engine.formula.analyses", "engine.formula.pool",
+            "engine.formula.api"} <= set(graph)
+    state: dict[str, str] = {}
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = "open"
+        for nxt in sorted(graph.get(node, ())):
+            assert state.get(nxt) != "open", " → ".join([*path, node, nxt])
+            if nxt not in state:
+                visit(nxt, [*path, node])
+        state[node] = "done"
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node, [])
+    assert not [m for m, deps in graph.items() if m != "engine.formula" and "engine.formula" in deps]
+    chain = ["read", "build", "analyses", "pool", "api"]
+    for i, lower in enumerate(chain):
+        later = {f"engine.formula.{m}" for m in chain[i + 1:]}
+        assert not graph[f"engine.formula.{lower}"] & later, (lower, graph[f"engine.formula.{lower}"] & later)
+
+
+def test_the_cycle_check_sees_function_level_imports(tmp_path):
+    """The graph above counts an import hidden inside a function (the old formula ↔ worker cycle)."""
+    hidden = tmp_path / "m.py"
+    hidden.write_text("def f():\n    from engine.formula.api import analyse\n    from . import pool\n")
+    assert _imported_formula_modules(hidden) == {"engine.formula.api", "engine.formula.pool"}
