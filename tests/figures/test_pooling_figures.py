@@ -7,11 +7,12 @@ import plotly.graph_objects as go
 import pytest
 import torch
 
-from engine.ops.pooling import max_pool2d_trace
+from engine.ops.pooling import EDGE_KERNELS, STAGES, max_pool2d_trace, translation_demo
 from figures.pooling import (
     HIGHLIGHT,
     WINNER,
     argmax_cells,
+    change_table,
     kernel_figure,
     pool_input_figure,
     pooled_figure,
@@ -132,3 +133,15 @@ def test_shift_figure_labels_sit_above_their_tiles():
     assert all(ann.xref == "x" and ann.yref == "y domain" and ann.y == 1 and ann.yanchor == "bottom"
                for ann in anns)
     assert fig.layout.margin.t >= 60  # room for the title and the labels above the tiles
+
+
+def test_change_table_has_one_row_per_stage_with_the_engine_numbers():
+    g = torch.Generator().manual_seed(3)
+    digit = torch.zeros(28, 28)
+    digit[6:22, 8:20] = torch.rand(16, 12, generator=g)
+    demo = translation_demo(digit, EDGE_KERNELS["sobel_x"], 0.0, 1, 0)
+    headers = ["stage", "shape", "changed", "fraction", "mean", "relative"]
+    table = change_table(demo, {name: name.upper() for name in STAGES}, headers)
+    assert list(table.columns) == headers and list(table["stage"]) == [n.upper() for n in STAGES]
+    c = demo.change["pool1"]
+    assert table["shape"][1] == f"{c.shape[0]}×{c.shape[1]}" and table["changed"][1] == f"{c.changed} / {c.active}"

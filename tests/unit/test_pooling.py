@@ -23,12 +23,14 @@ from engine.ops.pooling import (
     max_pool2d_trace,
     pool,
     pool_cell,
+    pool_input,
     pooled_map,
     pooled_sizes,
     shift_image,
     telling_cell,
     torch_checks,
     translation_demo,
+    verdict,
 )
 
 TOL = 1e-6
@@ -295,3 +297,19 @@ def test_pooled_map_is_the_pooled_output_with_the_max_trace(mode):
 def test_torch_checks_are_all_tiny():
     checks = torch_checks(_rand(13, 13, seed=13).float(), 3, 2)
     assert max(checks.max, checks.avg, checks.indices) < TOL
+
+
+def test_pool_input_is_the_digit_or_its_relu_feature_map():
+    digit = _digit_like(4).numpy()
+    assert torch.equal(pool_input(digit), torch.as_tensor(digit, dtype=torch.float32))
+    fm = pool_input(digit, EDGE_KERNELS["sobel_x"], 0.5)
+    assert fm.shape == (26, 26) and torch.allclose(fm, feature_map(torch.as_tensor(digit, dtype=torch.float32), EDGE_KERNELS["sobel_x"], 0.5))
+
+
+def test_verdict_reads_the_relative_changes():
+    demo = translation_demo(_digit_like(5), EDGE_KERNELS["sobel_x"], 0.0, 0, 1)
+    v = verdict(demo)
+    conv, p1, p2 = (100 * demo.change[name].relative_change for name in STAGES)
+    assert (v.conv, v.pool1, v.pool2) == (conv, p1, p2)
+    assert v.once == ("less" if p1 < 0.9 * conv else "more" if p1 > 1.1 * conv else "same")
+    assert v.twice == ("less" if p2 < 0.9 * p1 else "not")
