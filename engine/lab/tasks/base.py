@@ -125,3 +125,22 @@ class Prepared:
     def _need_data(self) -> None:
         if self._device is None:
             raise TrainError("not_prepared", "prepare(device) must run before the task is used.")
+
+
+class StepsFromConfig:
+    """For the tasks whose config names the batch size `B` and the run's `steps` (one epoch is
+    the whole run: the batches are drawn, not iterated)."""
+
+    config: object
+
+    @property
+    def batch_size(self) -> int:
+        return self.config.B
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return self.config.steps
+
+    @property
+    def total_steps(self) -> int:
+        return self.config.steps

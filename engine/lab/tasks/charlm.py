@@ -23,6 +23,7 @@ from engine.lab.tasks.base import (
     BATCH,
     MemoryEstimate,
     Prepared,
+    StepsFromConfig,
     TrainError,
     device_of,
     generator,
@@ -93,25 +94,13 @@ def _cpu_copy(model: nn.Module) -> nn.Module:
     return copy.deepcopy(model).to("cpu")
 
 
-class CharTask(Prepared):
+class CharTask(StepsFromConfig, Prepared):
     """Next-character cross-entropy on random windows of the text; samples at each evaluation."""
 
     kind: ClassVar[str] = "char"
 
     def __init__(self, config: CharConfig = CharConfig()):
         self.config = config
-
-    @property
-    def batch_size(self) -> int:
-        return self.config.B
-
-    @property
-    def steps_per_epoch(self) -> int:
-        return self.config.steps
-
-    @property
-    def total_steps(self) -> int:
-        return self.config.steps
 
     def estimate(self) -> MemoryEstimate:
         c, V = self.config, len(corpus.VOCAB)

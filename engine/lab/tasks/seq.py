@@ -14,7 +14,15 @@ import torch.nn.functional as F
 
 from engine.data.seq_tasks import IGNORE, SEQ_TASKS, VOCAB, input_length, make_batch
 from engine.lab.loop import StepOut
-from engine.lab.tasks.base import BATCH, HELD_OUT_SEED, MemoryEstimate, Prepared, generator, seeded
+from engine.lab.tasks.base import (
+    BATCH,
+    HELD_OUT_SEED,
+    MemoryEstimate,
+    Prepared,
+    StepsFromConfig,
+    generator,
+    seeded,
+)
 from engine.limits import check
 from engine.models.tiny_transformer import (
     TinyTransformer,
@@ -49,7 +57,7 @@ class SeqConfig:
         return input_length(self.task, self.length)
 
 
-class SeqTask(Prepared):
+class SeqTask(StepsFromConfig, Prepared):
     """Per-position cross-entropy; exact-match accuracy on held-out sequences; attention maps."""
 
     kind: ClassVar[str] = "seq"
@@ -57,18 +65,6 @@ class SeqTask(Prepared):
 
     def __init__(self, config: SeqConfig = SeqConfig()):
         self.config = config
-
-    @property
-    def batch_size(self) -> int:
-        return self.config.B
-
-    @property
-    def steps_per_epoch(self) -> int:
-        return self.config.steps
-
-    @property
-    def total_steps(self) -> int:
-        return self.config.steps
 
     def estimate(self) -> MemoryEstimate:
         c, m, T = self.config, self.config.model, self.config.T
