@@ -4,6 +4,8 @@ a small shift of the digit."""
 
 from __future__ import annotations
 
+from functools import partial
+
 import streamlit as st
 
 from engine.limits import BOUNDS
@@ -43,6 +45,7 @@ from widgets.digit_input import digit_input
 from widgets.i18n import T
 
 t = T("pooling")
+checked = partial(blocks.checked, t)  # engine.limits.check on the server, a translated stop
 SOURCES = ("digit", "feature")
 POOL_SIZE = BOUNDS["pool_size"]
 STRIDE = BOUNDS["stride"]
@@ -66,18 +69,12 @@ def follow_window() -> None:
 
 
 def auto_cell(on: bool) -> None:
-    """A new map size (on): old (i, j) mean another place, so pick a telling cell again; a cell
-    slider moved (off): keep the learner's cell."""
+    """On after a new map size (old (i, j) mean another place); off once the learner moves the cell."""
     st.session_state[AUTO_CELL] = on
 
 
-def checked(name: str, value: int) -> int:
-    return blocks.checked(t, name, value)
-
-
 def labels(options, prefix: str):
-    """format_func for a choice widget, its labels looked up now: a plain dict lookup, so it
-    needs no session state when called later (AppTest calls it outside the script run)."""
+    """format_func for a choice widget, labels looked up now (it may be called outside the run)."""
     return {v: t(f"{prefix}{v}") for v in options}.get
 
 
@@ -241,13 +238,10 @@ show_code(max_pool2d, avg_pool2d, max_pool2d_trace, shift_image)
 st.header(t("check_torch"))
 st.caption(t("check_help", n=n, k=k, s=s))
 checks = torch_checks(x, k, s)
-c1, c2, c3 = st.columns(3)
-with c1:
-    torch_check(checks.max, "F.max_pool2d")
-with c2:
-    torch_check(checks.avg, "F.avg_pool2d")
-with c3:
-    torch_check(checks.indices, "F.max_pool2d indices")
+refs = {"F.max_pool2d": checks.max, "F.avg_pool2d": checks.avg, "F.max_pool2d indices": checks.indices}
+for column, (ref, delta) in zip(st.columns(3), refs.items(), strict=True):
+    with column:
+        torch_check(delta, ref)
 
 # ----- what next --------------------------------------------------------------------------
 st.header(t("what_next"))
