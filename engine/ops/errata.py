@@ -1,4 +1,4 @@
-"""Wrong formulas that circulate in tutorials (docs/ARCHITECTURE.md, the errata table), computed literally.
+"""Wrong formulas that circulate in tutorials (docs/ARCHITECTURE.md, "Formula errata"), computed literally.
 
 Each function here takes a wrong form at its word and computes it with the same engine pieces
 as the right form, so a page can put the two side by side with numbers:
