@@ -20,11 +20,12 @@ from engine.data.corpus import CorpusError, decode, encode, one_hot
 from engine.data.digits import DataError, embedded_mnist
 from engine.data.tokens import tokenize
 from engine.models import char_rnn
-from engine.models.cnn import load_default as load_cnn
+from engine.models.cnn import FirstLayer
+from engine.models.cnn import first_layer as cnn_first_layer
 from engine.ops import lstm_units
 from engine.ops.attention import AttentionTrace, scaled_dot_product
 from engine.ops.attention_setup import WrongIdentity, wrong_identity
-from engine.ops.conv import ConvCellTrace, conv2d, conv_cell, glorot_filters
+from engine.ops.conv import ConvCellTrace, conv2d, conv_cell
 from engine.ops.errata import (
     attention_softmax_last,
     conv_without_window,
@@ -190,23 +191,11 @@ def conv_case(seed: int) -> ConvCase:
 # ----- 32 kernels summed into one map ------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class FirstLayer:
-    """The shipped CNN's 32 first-layer filters (32, 1, 3, 3) and biases (trained), else Glorot ones."""
-
-    weight: torch.Tensor
-    bias: torch.Tensor
-    trained: bool
-
-
 def first_layer() -> FirstLayer:
-    try:
-        model = load_cnn()
-    except Exception:  # a half-written or foreign file: fall back rather than fail the page
-        model = None
-    if model is None:
-        return FirstLayer(glorot_filters(32, 1, 3, seed=0).double(), torch.zeros(32, dtype=torch.float64), False)
-    return FirstLayer(model.conv1.weight.detach().double().clone(), model.conv1.bias.detach().double().clone(), True)
+    """The shipped CNN's 32 first-layer filters (32, 1, 3, 3) and biases (engine.models.cnn's,
+    Glorot ones when there is no checkpoint), in float64."""
+    layer = cnn_first_layer()
+    return FirstLayer(layer.weight.double(), layer.bias.double(), layer.trained)
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ from engine.lab.tasks.base import (
 )
 from engine.limits import check
 from engine.models import cnn as models
-from engine.models.cnn import SeedCNN
+from engine.models.cnn import SeedCNN, seeded
 
 # (train, held-out) images of each dataset engine.data.digits can give, known before loading it
 DATASETS = {"mnist-5k": (4000, 1000), "mnist-full": (60000, 10000), "fashion-mnist": (60000, 10000)}
@@ -75,10 +75,9 @@ def as_batch(images: np.ndarray) -> torch.Tensor:
 
 
 def new_model(seed: int) -> SeedCNN:
-    """A freshly initialised SeedCNN whose weights depend only on `seed` (global RNG untouched)."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return SeedCNN()
+    """A freshly initialised SeedCNN whose weights depend only on `seed` (engine.models.cnn.seeded),
+    in training mode."""
+    return seeded(seed).train()
 
 
 def cross_entropy_step(model: nn.Module, batch) -> StepOut:
