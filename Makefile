@@ -37,8 +37,10 @@ chromium:
 run: install
 	$(VENV)/bin/streamlit run app.py --server.port $(PORT)
 
+# Two workers (pytest-xdist): the browser tests stay together on one (their group shares one
+# server), the unit, figure and AppTest page tests fill the other. Each worker uses one torch thread.
 test: install-dev chromium
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2 --dist loadgroup
 
 lint: install-dev
 	$(PY) -m ruff check .

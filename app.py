@@ -1,5 +1,7 @@
 """Neural Math Lab: entry point. Page config, the shared sidebar, and routing only."""
 
+from pathlib import Path
+
 import streamlit as st
 
 from engine.device import configure_threads
@@ -7,7 +9,10 @@ from widgets.i18n import T
 from widgets.sidebar import sidebar
 
 configure_threads()
-st.set_page_config(page_title="Neural Math Lab", page_icon=":material/functions:", layout="wide")
+# The browser-tab icon is served by this server (a :material/…: page_icon makes the browser fetch
+# it from an external font host, which offline fails on every page).
+ICON = Path(__file__).resolve().parent / "assets" / "icon.png"
+st.set_page_config(page_title="Neural Math Lab", page_icon=str(ICON), layout="wide")
 sidebar()
 t = T("common")
 

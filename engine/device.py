@@ -44,9 +44,12 @@ _configured = False
 
 
 def configure_threads() -> None:
-    """Set torch's intra-op threads once per process (docs/ARCHITECTURE.md: once at start-up)."""
+    """Set torch's intra-op threads once per process (docs/ARCHITECTURE.md: once at start-up):
+    one per core, or NML_THREADS (e.g. 1 when several processes share the cores, as test workers)."""
     global _configured
     if _configured:
         return
-    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    wanted = os.environ.get("NML_THREADS", "")
+    n = int(wanted) if wanted.isdigit() else (os.cpu_count() or 1)
+    torch.set_num_threads(max(1, n))
     _configured = True

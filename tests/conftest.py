@@ -2,10 +2,21 @@
 installed. The optional datasets (full MNIST from NML_DATA_DIR, Debian's dataset-fashion-mnist)
 are pointed at an empty temporary folder; a test that needs one builds it and points there."""
 
+import os
 import sys
 from pathlib import Path
 
 import pytest
+
+# Under pytest-xdist the workers share the machine's cores: one torch thread each (small torch work
+# is many times slower when two workers each run two threads on two cores). NML_THREADS reaches
+# the app's configure_threads() in AppTest and the browser tests' server too.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("NML_THREADS", "1")
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    import torch
+
+    torch.set_num_threads(int(os.environ["NML_THREADS"]))
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
