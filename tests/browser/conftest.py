@@ -5,8 +5,14 @@ playwright package is missing — unless NML_REQUIRE_BROWSER=1 (CI sets it), whe
 browser is a failure instead. Never runs `playwright install`: the browser is Debian's
 chromium, nothing is downloaded.
 
-Screenshots of every page go to artifacts/screenshots/ (gitignored). With
-NML_UPDATE_SCREENSHOTS=1 the README set is also written, downscaled, to assets/screenshots/.
+They prove what only a browser can (the canvas, uploads, live training fragments and their
+threads, KaTeX layout, pickers the browser keeps, the deep link on a cold server, the language walk
+over every page, and that no request leaves the machine); what a page computes is proven by its
+AppTest file in tests/pages/. Waits are on conditions, never on time.
+
+Screenshots are taken only with NML_UPDATE_SCREENSHOTS=1 (`make screenshots`): pages to
+artifacts/screenshots/ (gitignored), and the README set, downscaled, to assets/screenshots/.
+A failing test leaves one screenshot of what it saw in artifacts/screenshots/FAILED-<test>.png.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -50,6 +57,8 @@ VIEWPORT = {"width": 1280, "height": 900}
 TIMEOUT_MS = 60_000  # generous: the machine has 2 cores shared with other work
 IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
 README_MAX_BYTES = 250_000
+SCREENSHOTS = os.environ.get("NML_UPDATE_SCREENSHOTS") == "1"
+LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 
 # Pages by URL path, as app.py routes them (url_path of each st.Page). The default page
 # lives at "/": Streamlit answers /home with a "Page not found" dialog.
@@ -97,6 +106,8 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if here in Path(str(item.fspath)).parents:
             item.add_marker(pytest.mark.browser)
+            # under pytest-xdist (--dist loadgroup) one worker runs them all, sharing one server
+            item.add_marker(pytest.mark.xdist_group("browser"))
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -212,7 +223,9 @@ def new_lab(browser, base: str):
     page.add_init_script(_RUN_COUNTER)
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
-    return Lab(page, base, errors), context
+    lab = Lab(page, base, errors)
+    page.on("request", lambda r: lab.requests.append(r.url))
+    return lab, context
 
 
 @pytest.fixture(scope="session")
@@ -243,7 +256,7 @@ def lab(request, warm_server, browser):
     if rep is not None and rep.failed:
         with contextlib.suppress(Exception):
             name = re.sub(r"[^\w.-]+", "_", request.node.name)
-            helper.shot(f"FAILED-{name}", full=True)
+            helper.shot(f"FAILED-{name}", full=True, force=True)
     context.close()
 
 
@@ -254,7 +267,20 @@ def runs(page) -> int:
     return page.evaluate("window.__nmlRuns || 0")
 
 
-def wait_idle(page, since: int | None = None, settle: float = 0.4) -> None:
+# Layout and paint have caught up with the last change: two animation frames.
+_FRAMES = "() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r(true))))"
+# The page is settled: idle, no skeleton, every plotly chart drawn, for three polls in a row
+# (plotly draws after the script finishes; a widget's code may arrive a moment later).
+_SETTLED = """() => {
+  const ok = !!document.querySelector("[data-testid='stApp'][data-test-script-state='notRunning']")
+    && !document.querySelector("[data-testid='stSkeleton']")
+    && Array.from(document.querySelectorAll('.stPlotlyChart')).every(c => c.querySelector('.main-svg'));
+  window.__nmlSettled = ok ? (window.__nmlSettled || 0) + 1 : 0;
+  return window.__nmlSettled >= 3;
+}"""
+
+
+def wait_idle(page, since: int | None = None) -> None:
     """Wait until the script is idle (after run number `since`, if given) and plots are drawn."""
     if since is not None:
         try:
@@ -264,16 +290,11 @@ def wait_idle(page, since: int | None = None, settle: float = 0.4) -> None:
             raise AssertionError(f"no script run finished after run {since} within "
                                  f"{TIMEOUT_MS / 1000:.0f} s (script states seen: {states})") from e
     page.wait_for_selector(IDLE, timeout=TIMEOUT_MS)
-    # lazily loaded widgets show a skeleton until their code arrives, and plotly draws
-    # after the script has finished: wait for both
-    page.wait_for_function(
-        "() => !document.querySelector(\"[data-testid='stSkeleton']\") &&"
-        " Array.from(document.querySelectorAll('.stPlotlyChart'))"
-        ".every(c => c.querySelector('.main-svg'))",
-        timeout=TIMEOUT_MS,
-    )
-    time.sleep(settle)
-    page.wait_for_selector(IDLE, timeout=TIMEOUT_MS)
+    # lazily loaded widgets show a skeleton until their code arrives, and plotly draws after the
+    # script has finished: wait until the page has stayed settled for three polls
+    page.evaluate("() => { window.__nmlSettled = 0; }")
+    page.wait_for_function(_SETTLED, timeout=TIMEOUT_MS, polling=100)
+    page.evaluate(_FRAMES)
 
 
 def assert_clean(page) -> None:
@@ -325,6 +346,12 @@ class Lab:
 
     def __init__(self, page, base: str, errors: list[str]):
         self.page, self.base, self.errors = page, base, errors
+        self.requests: list[str] = []  # every URL the tab asked for (new_lab records them)
+
+    def foreign_requests(self) -> list[str]:
+        """Requests to any host but this machine's (the app must work offline)."""
+        return sorted({u for u in self.requests if u.startswith(("http:", "https:", "ws:", "wss:"))
+                       and urlsplit(u).hostname not in LOCAL_HOSTS})
 
     # navigation and waiting
     def open(self, name_or_path: str) -> None:
@@ -357,10 +384,8 @@ class Lab:
         multiline = box.evaluate("e => e.tagName === 'TEXTAREA'")
         box.fill(text)
         hint = self.page.locator("[data-testid='stMain'] [data-testid='InputInstructions']").first
-        try:
+        with contextlib.suppress(Exception):  # a widget may apply without showing the hint
             hint.wait_for(state="visible", timeout=5000)
-        except Exception:
-            time.sleep(0.5)
         with self.rerun():
             box.press("Control+Enter" if multiline else "Enter")
 
@@ -404,7 +429,7 @@ class Lab:
             if box and round(box["width"]) == 224 and round(box["height"]) == 224:
                 canvas = canvases.nth(i)
                 canvas.scroll_into_view_if_needed()
-                time.sleep(0.3)
+                self.page.evaluate(_FRAMES)
                 return canvas
         raise AssertionError("no 224×224 drawing canvas on the page")
 
@@ -420,7 +445,7 @@ class Lab:
         # fabric.js ignores a stroke that starts without a prior hover over the canvas
         mouse.move(x0 - 20, y0 - 20)
         mouse.move(x0 + points[0][0], y0 + points[0][1], steps=5)
-        time.sleep(0.2)
+        self.page.evaluate(_FRAMES)
         with self.rerun():
             mouse.down()
             for x, y in points[1:]:
@@ -452,10 +477,13 @@ class Lab:
                      while (p && !(p.scrollHeight > p.clientHeight &&
                                    /(auto|scroll)/.test(getComputedStyle(p).overflowY))) p = p.parentElement;
                      if (p) p.scrollTop -= 30; }""")
-        time.sleep(0.5)
+        self.page.evaluate(_FRAMES)
 
-    def shot(self, name: str, full: bool = True) -> Path:
-        """Save artifacts/screenshots/<name>.png (the viewport) and <name>-full.png (whole page)."""
+    def shot(self, name: str, full: bool = True, force: bool = False) -> Path | None:
+        """Save artifacts/screenshots/<name>.png (the viewport) and <name>-full.png (whole page),
+        only under NML_UPDATE_SCREENSHOTS=1 (`make screenshots`) or when `force`d (a failure)."""
+        if not (SCREENSHOTS or force):
+            return None
         SHOTS.mkdir(parents=True, exist_ok=True)
         # park the mouse where it highlights nothing (over the sidebar it shows a button)
         self.page.mouse.move(VIEWPORT["width"] // 2, 2)
@@ -466,17 +494,17 @@ class Lab:
                 "() => { const m = document.querySelector(\"[data-testid='stMain']\");"
                 " return m ? m.scrollHeight : document.body.scrollHeight; }")
             self.page.set_viewport_size({"width": VIEWPORT["width"], "height": min(int(height) + 20, 16000)})
-            time.sleep(0.5)
+            self.page.evaluate(_FRAMES)
             self.page.screenshot(path=str(SHOTS / f"{name}-full.png"))
             self.page.set_viewport_size(VIEWPORT)
-            time.sleep(0.3)
+            self.page.evaluate(_FRAMES)
         return path
 
 
 def publish(name: str, target: str) -> None:
     """Copy artifacts/screenshots/<name>.png to assets/screenshots/<target>.png (README set),
     only when NML_UPDATE_SCREENSHOTS=1, made small enough to commit."""
-    if os.environ.get("NML_UPDATE_SCREENSHOTS") != "1":
+    if not SCREENSHOTS:
         return
     from PIL import Image
 

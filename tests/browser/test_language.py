@@ -1,4 +1,8 @@
-"""The sidebar language switch in a real browser: every page in 简体中文, kept across navigation."""
+"""One walk over every page in a real browser: each page in English (opened by its URL), then the
+sidebar language switch and every page again in 简体中文, reached by the sidebar links, with the
+choice kept across navigation. On every page: the title in the page's language, no exception,
+error, untranslated key or KaTeX error, every display formula fitting its column (KaTeX layout is
+what only a browser measures), and no request to any host but this machine (offline, really)."""
 
 from __future__ import annotations
 
@@ -9,6 +13,9 @@ ORDER = ["home", "conv", "pooling", "cnn", "rnn", "lstm", "gru", "attention", "m
          "transformer", "playground", "errata", "train_cnn", "train_lstm", "train_transformer"]
 ZH = lessons.LANGS["zh"]  # 简体中文
 EN = lessons.LANGS["en"]
+# README screenshots (only under `make screenshots`): page → (file in assets/screenshots, heading key)
+README_SHOTS = {"home": ("home_en", None), "conv": ("conv_en", "output_header"),
+                "pooling": ("pooling_en", "cell_header"), "cnn": ("cnn_en", "layers_header")}
 
 
 def checked_language(lab) -> str:
@@ -16,11 +23,26 @@ def checked_language(lab) -> str:
     return radio.locator("label:has(input:checked)").inner_text().strip()
 
 
-def test_language_switch_persists_across_pages(lab, cjk, publish_shot):
-    lab.open("home")
-    assert lab.h1() == lessons.text("home", "title", "en")
-    assert not any(cjk.search(s) for s in lab.nav_labels()), lab.nav_labels()
+def readme_shot(lab, publish_shot, name: str) -> None:
+    target, heading = README_SHOTS[name]
+    lab.shot(f"{name}-en")
+    if heading:
+        lab.scroll_to_heading(lessons.text(name, heading, "en"))
+        lab.shot(f"{name}-en-readme", full=False)
+    publish_shot(f"{name}-en-readme" if heading else f"{name}-en", target)
 
+
+def test_every_page_in_english_then_chinese_offline(lab, cjk, publish_shot):
+    for name in ORDER:
+        lab.open(name)
+        assert lab.h1() == lessons.text(name, "title", "en"), f"{name}: h1 {lab.h1()!r}"
+        assert not any(cjk.search(s) for s in lab.nav_labels()), lab.nav_labels()
+        lab.assert_clean()
+        lab.assert_formulas_fit()
+        if name in README_SHOTS:
+            readme_shot(lab, publish_shot, name)
+
+    lab.open("home")
     lab.set_language(ZH)
     for index, name in enumerate(ORDER):
         if index:  # home is already open; the others are reached by the sidebar links
@@ -33,8 +55,9 @@ def test_language_switch_persists_across_pages(lab, cjk, publish_shot):
         sections = lab.page.locator("[data-testid='stNavSectionHeader']").all_inner_texts()
         assert all(cjk.search(s) for s in sections), f"{name}: sidebar sections {sections}"
         assert checked_language(lab) == ZH, f"{name}: the language switch lost the choice"
-        lab.shot(f"{name}-zh")
         lab.assert_clean()
+        lab.assert_formulas_fit()
+        lab.shot(f"{name}-zh")
         if name == "home":
             publish_shot("home-zh", "home_zh")
 
@@ -43,3 +66,5 @@ def test_language_switch_persists_across_pages(lab, cjk, publish_shot):
     assert lab.h1() == lessons.text(ORDER[-1], "title", "en")
     assert not any(cjk.search(s) for s in lab.nav_labels()), lab.nav_labels()
     lab.assert_clean()
+    assert lab.requests, "no request was recorded: the offline check would prove nothing"
+    assert not lab.foreign_requests(), f"requests left the machine: {lab.foreign_requests()}"
