@@ -269,14 +269,15 @@ def runs(page) -> int:
 
 # Layout and paint have caught up with the last change: two animation frames.
 _FRAMES = "() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r(true))))"
-# The page is settled: idle, no skeleton, every plotly chart drawn, for three polls in a row
-# (plotly draws after the script finishes; a widget's code may arrive a moment later).
+# The page is settled: idle, no skeleton, every plotly chart drawn, on two polls in a row 50 ms
+# apart (plotly draws after the script finishes; a widget's code may arrive a moment later; a
+# live fragment that redraws every second leaves gaps longer than that).
 _SETTLED = """() => {
   const ok = !!document.querySelector("[data-testid='stApp'][data-test-script-state='notRunning']")
     && !document.querySelector("[data-testid='stSkeleton']")
     && Array.from(document.querySelectorAll('.stPlotlyChart')).every(c => c.querySelector('.main-svg'));
   window.__nmlSettled = ok ? (window.__nmlSettled || 0) + 1 : 0;
-  return window.__nmlSettled >= 3;
+  return window.__nmlSettled >= 2;
 }"""
 
 
@@ -291,10 +292,11 @@ def wait_idle(page, since: int | None = None) -> None:
                                  f"{TIMEOUT_MS / 1000:.0f} s (script states seen: {states})") from e
     page.wait_for_selector(IDLE, timeout=TIMEOUT_MS)
     # lazily loaded widgets show a skeleton until their code arrives, and plotly draws after the
-    # script has finished: wait until the page has stayed settled for three polls
+    # script has finished: wait until the page has stayed settled for two polls
     page.evaluate("() => { window.__nmlSettled = 0; }")
-    page.wait_for_function(_SETTLED, timeout=TIMEOUT_MS, polling=100)
+    page.wait_for_function(_SETTLED, timeout=TIMEOUT_MS, polling=50)
     page.evaluate(_FRAMES)
+    page.wait_for_selector(IDLE, timeout=TIMEOUT_MS)
 
 
 def assert_clean(page) -> None:
@@ -429,9 +431,21 @@ class Lab:
             if box and round(box["width"]) == 224 and round(box["height"]) == 224:
                 canvas = canvases.nth(i)
                 canvas.scroll_into_view_if_needed()
-                self.page.evaluate(_FRAMES)
+                self._hold_still(canvas)
+                self.canvas_locator = canvas
                 return canvas
         raise AssertionError("no 224×224 drawing canvas on the page")
+
+    def _hold_still(self, locator, timeout_s: float = 10.0) -> None:
+        """Wait until `locator` stops moving (a scroll or a late layout has finished): the same
+        box on three reads in a row, one animation frame apart."""
+        deadline = time.monotonic() + timeout_s
+        last, same = None, 0
+        while same < 3 and time.monotonic() < deadline:
+            self.page.evaluate(_FRAMES)
+            box = locator.bounding_box()
+            same = same + 1 if box == last else 0
+            last = box
 
     def canvas_box(self) -> dict:
         """The canvas's box in viewport coordinates, after scrolling it into view."""
@@ -445,7 +459,7 @@ class Lab:
         # fabric.js ignores a stroke that starts without a prior hover over the canvas
         mouse.move(x0 - 20, y0 - 20)
         mouse.move(x0 + points[0][0], y0 + points[0][1], steps=5)
-        self.page.evaluate(_FRAMES)
+        self._hold_still(self.canvas_locator)
         with self.rerun():
             mouse.down()
             for x, y in points[1:]:
