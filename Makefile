@@ -37,10 +37,14 @@ chromium:
 run: install
 	$(VENV)/bin/streamlit run app.py --server.port $(PORT)
 
-# Two workers (pytest-xdist): the browser tests stay together on one (their group shares one
-# server), the unit, figure and AppTest page tests fill the other. Each worker uses one torch thread.
+# Two pytest processes side by side, one core and one torch thread each: the browser tests (one
+# server, one Chromium) and everything else. Both logs are printed; the exit code fails if either did.
 test: install-dev chromium
-	$(PY) -m pytest -n 2 --dist loadgroup
+	@mkdir -p artifacts
+	@NML_THREADS=1 OMP_NUM_THREADS=1 $(PY) -m pytest tests/browser > artifacts/pytest-browser.log 2>&1 & browser=$$!; \
+	NML_THREADS=1 OMP_NUM_THREADS=1 $(PY) -m pytest --ignore=tests/browser; rest=$$?; \
+	wait $$browser; shown=$$?; echo "----- browser tests -----"; cat artifacts/pytest-browser.log; \
+	exit $$(( rest != 0 || shown != 0 ))
 
 lint: install-dev
 	$(PY) -m ruff check .

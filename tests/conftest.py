@@ -8,12 +8,11 @@ from pathlib import Path
 
 import pytest
 
-# Under pytest-xdist the workers share the machine's cores: one torch thread each (small torch work
-# is many times slower when two workers each run two threads on two cores). NML_THREADS reaches
-# the app's configure_threads() in AppTest and the browser tests' server too.
-if os.environ.get("PYTEST_XDIST_WORKER"):
-    os.environ.setdefault("NML_THREADS", "1")
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
+# `make test` runs two pytest processes side by side (the browser tests, and the rest), so each
+# takes one core: NML_THREADS=1 (small torch work is many times slower when two processes each run
+# two threads on two cores). NML_THREADS also reaches the app's configure_threads() in AppTest and
+# in the browser tests' server.
+if os.environ.get("NML_THREADS", "").isdigit():
     import torch
 
     torch.set_num_threads(int(os.environ["NML_THREADS"]))
