@@ -43,8 +43,10 @@ ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts"
 SHOTS = ARTIFACTS / "screenshots"
 README_SHOTS = ROOT / "assets" / "screenshots"
-SERVER_LOG = ARTIFACTS / "browser-server.log"
-FRESH_LOG = ARTIFACTS / "browser-fresh-server.log"
+# `make test` runs the browser tests in two processes, each with its own server and logs.
+SHARD = os.environ.get("NML_TEST_SHARD", "")
+SERVER_LOG = ARTIFACTS / f"browser-server{SHARD}.log"
+FRESH_LOG = ARTIFACTS / f"browser-fresh-server{SHARD}.log"
 
 # Debian's chromium; NML_CHROMIUM may name another Chromium binary (never a downloaded one).
 CHROMIUM = os.environ.get("NML_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
