@@ -7,15 +7,13 @@ original rearranged, with PE it is not; clean, with every formula fitting its co
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
 import lessons
 from engine.data.tokens import tokenize
 from engine.ops.positional import permutation
-
-SERVER_LOG = Path(__file__).resolve().parents[2] / "artifacts" / "browser-server.log"
+from tests.browser.conftest import SERVER_LOG  # this shard's server log (make test runs two)
 
 # typed sentences and the tokens the page must show; each repeats tokens ("a", "猫", "爱")
 SENTENCES = {
