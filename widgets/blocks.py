@@ -6,6 +6,7 @@ import inspect
 
 import streamlit as st
 
+import lessons
 from engine.limits import LimitError, check
 from widgets.i18n import T
 
@@ -38,3 +39,14 @@ def checked(t: T, name: str, value) -> int:
     except LimitError as e:
         st.error(t.error(e))
         st.stop()
+
+
+def localized_text_input(t: T, label: str, key: str, default_key: str, **kw) -> str:
+    """A text box whose example follows the language: a box still holding another language's
+    example gets this language's one (Streamlit keeps a keyed widget's value and ignores a new
+    default); a sentence the learner typed is kept. `default_key` names the example in t's page."""
+    defaults = {lang: lessons.text(t.page, default_key, lang) for lang in lessons.LANGS}
+    if st.session_state.get(key) in set(defaults.values()) - {defaults[t.lang]}:
+        st.session_state[key] = defaults[t.lang]
+    st.session_state.setdefault(key, defaults[t.lang])
+    return st.text_input(label, key=key, **kw)

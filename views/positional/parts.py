@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import streamlit as st
 
-import lessons
 from engine.data.tokens import TokenError, tokenize
 from engine.limits import BOUNDS
 from engine.ops.positional import order_study
@@ -53,14 +52,8 @@ def valid_seed(seed) -> int:
 
 
 def localized_text_input(label: str, key: str, default_key: str, **kw) -> str:
-    """A text box whose example follows the language: a box still holding another language's
-    example gets this language's one (Streamlit keeps a keyed widget's value and ignores a new
-    default); a sentence the learner typed is kept."""
-    defaults = {lang: lessons.text("positional", default_key, lang) for lang in lessons.LANGS}
-    if st.session_state.get(key) in set(defaults.values()) - {defaults[t.lang]}:
-        st.session_state[key] = defaults[t.lang]
-    st.session_state.setdefault(key, defaults[t.lang])
-    return st.text_input(label, key=key, **kw)
+    """The shared language-following text box (widgets.blocks) with this page's examples."""
+    return blocks.localized_text_input(t, label, key, default_key, **kw)
 
 
 def bump_shuffle() -> None:

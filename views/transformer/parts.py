@@ -6,11 +6,11 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-import lessons
 from engine.data.tokens import TokenError, tokenize
 from engine.ops.layer_norm import position_moments
 from figures.recurrent import token_label
 from figures.transformer import attention_figure, symmetric_range, token_feature_figure
+from widgets import blocks
 from widgets.i18n import T
 
 t = T("transformer")
@@ -42,14 +42,8 @@ def sentence(raw: str, empty_key: str) -> list[str] | None:
 
 
 def localized_text_input(label: str, key: str, default_key: str, **kw) -> str:
-    """A text box whose example follows the language: a box still holding another language's
-    example gets this language's one (Streamlit keeps a keyed widget's value and ignores a new
-    default); a sentence the learner typed is kept."""
-    defaults = {lang: lessons.text("transformer", default_key, lang) for lang in lessons.LANGS}
-    if st.session_state.get(key) in set(defaults.values()) - {defaults[t.lang]}:
-        st.session_state[key] = defaults[t.lang]
-    st.session_state.setdefault(key, defaults[t.lang])
-    return st.text_input(label, key=key, **kw)
+    """The shared language-following text box (widgets.blocks) with this page's examples."""
+    return blocks.localized_text_input(t, label, key, default_key, **kw)
 
 
 def chart(fig, key: str) -> None:
