@@ -54,6 +54,12 @@ BOUNDS: dict[str, Bound] = {
     "layers": Bound(1, 6),
     "toy_len": Bound(2, 32),
     "seed": Bound(0, 2**31 - 1),
+    # the training knobs page, regularisation (views/knobs/regularise.py): a small training subset
+    "train_size": Bound(10, 60_000),
+    # the training knobs page (views/knobs/page.py): the initialisation study's MLP, the batch of digits
+    "init_width": Bound(8, 512),
+    "init_depth": Bound(2, 30),
+    "knobs_batch": Bound(2, 256),
 }
 
 
@@ -69,6 +75,12 @@ FLOAT_BOUNDS: dict[str, FloatBound] = {
     "momentum": FloatBound(0.0, 0.999),
     "weight_decay": FloatBound(0.0, 0.1),
     "clip": FloatBound(0.0, 100.0),  # 0 = no gradient clipping
+    # the backpropagation page (views/backprop/): one SGD step's η (large enough to overshoot),
+    # and the values a learner gives the small graph's variables
+    "backprop_eta": FloatBound(1e-4, 100.0),
+    "graph_value": FloatBound(-100.0, 100.0),
+    # the training knobs page, regularisation: dropout's drop probability p (p < 1: 1/(1 − p) is finite)
+    "dropout": FloatBound(0.0, 0.9),
 }
 
 # A training run is refused when its estimated memory (engine.lab.tasks.MemoryEstimate) is above this.

@@ -1,0 +1,266 @@
+"""Backpropagation through the article's CNN, from scratch: no autograd inside.
+
+Forward with our own ops (engine.ops.conv.conv2d, engine.ops.pooling.max_pool2d_trace for the
+argmax routing, ReLU), keeping every intermediate; then backward stage by stage, each gradient
+named after its formula (dL_dz5 = ∂L/∂z₅, dL_dW5 = ∂L/∂W₅, …). The loss is the MEAN
+cross-entropy over the batch. The model's layers are read by name (conv1, conv2, conv3, fc1,
+fc2); dropout, if the model has any, is the identity here (eval mode).
+
+    z1 = W1 ⋆ x + b1, a1 = ReLU(z1), p1 = maxpool(a1)          (N, 32, 26, 26) → (N, 32, 13, 13)
+    z2 = W2 ⋆ p1 + b2, a2 = ReLU(z2), p2 = maxpool(a2)         (N, 64, 11, 11) → (N, 64, 5, 5)
+    z3 = W3 ⋆ p2 + b3, a3 = ReLU(z3), f = flatten(a3)          (N, 64, 3, 3) → (N, 576), channels last
+    z4 = f W4ᵀ + b4, a4 = ReLU(z4), z5 = a4 W5ᵀ + b5            (N, 64) → (N, 10) logits
+    L = (1/N) Σ_n −log softmax(z5[n])[y_n]
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from engine.limits import check_float
+from engine.ops.conv import conv2d, convolve2d, relu
+from engine.ops.pooling import MaxPoolTrace, max_pool2d_trace
+
+LAYERS = ("conv1", "conv2", "conv3", "fc1", "fc2")
+PARAM_NAMES = tuple(f"{layer}.{p}" for layer in LAYERS for p in ("weight", "bias"))
+
+
+def params_of(model, dtype: torch.dtype = torch.float64) -> dict[str, torch.Tensor]:
+    """The model's weights by name (conv1.weight, …, fc2.bias), detached, on the CPU in `dtype`."""
+    return {name: getattr(getattr(model, name.split(".")[0]), name.split(".")[1]).detach().cpu().to(dtype)
+            for name in PARAM_NAMES}
+
+
+@dataclass(frozen=True)
+class Forward:
+    """Every intermediate of the forward pass (the backward pass reads them)."""
+
+    x: torch.Tensor  # (N, 1, 28, 28)
+    z1: torch.Tensor
+    a1: torch.Tensor
+    pool1: MaxPoolTrace  # .output = p1, .rows/.cols = where each max came from
+    z2: torch.Tensor
+    a2: torch.Tensor
+    pool2: MaxPoolTrace
+    z3: torch.Tensor
+    a3: torch.Tensor
+    f: torch.Tensor  # (N, 576)
+    z4: torch.Tensor
+    a4: torch.Tensor
+    z5: torch.Tensor  # logits (N, 10)
+    p: torch.Tensor  # softmax(z5)
+    loss: float  # mean cross-entropy
+
+
+def flatten(a: torch.Tensor) -> torch.Tensor:
+    """Keras's channels-last flatten: (N, C, H, W) → (N, H, W, C) → (N, H·W·C)."""
+    return a.permute(0, 2, 3, 1).reshape(a.shape[0], -1)
+
+
+def unflatten(g: torch.Tensor, C: int, H: int, W: int) -> torch.Tensor:
+    """The inverse of `flatten`: (N, H·W·C) → (N, H, W, C) → (N, C, H, W)."""
+    return g.reshape(g.shape[0], H, W, C).permute(0, 3, 1, 2)
+
+
+def forward(P: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor) -> Forward:
+    """The forward pass with our own ops, keeping every intermediate."""
+    z1 = conv2d(x, P["conv1.weight"], P["conv1.bias"])
+    a1 = relu(z1)
+    pool1 = max_pool2d_trace(a1, 2)
+    z2 = conv2d(pool1.output, P["conv2.weight"], P["conv2.bias"])
+    a2 = relu(z2)
+    pool2 = max_pool2d_trace(a2, 2)
+    z3 = conv2d(pool2.output, P["conv3.weight"], P["conv3.bias"])
+    a3 = relu(z3)
+    f = flatten(a3)
+    # z4 = f W4ᵀ + b4
+    z4 = f @ P["fc1.weight"].T + P["fc1.bias"]
+    a4 = relu(z4)
+    # z5 = a4 W5ᵀ + b5
+    z5 = a4 @ P["fc2.weight"].T + P["fc2.bias"]
+    # log p_k = z_k − log Σ_j exp(z_j)  (log-sum-exp: no overflow)
+    log_p = z5 - torch.logsumexp(z5, dim=1, keepdim=True)
+    # L = (1/N) Σ_n −log p[n, y_n]
+    loss = float(-log_p.gather(1, y.view(-1, 1)).mean()) + 0.0  # + 0.0: never show −0.0
+    return Forward(x, z1, a1, pool1, z2, a2, pool2, z3, a3, f, z4, a4, z5, log_p.exp(), loss)
+
+
+@dataclass(frozen=True)
+class LayerGrads:
+    """One layer's backward step: its weight and bias gradients, and the gradient of its input."""
+
+    dW: torch.Tensor
+    db: torch.Tensor
+    d_in: torch.Tensor
+
+
+def dense_backward(delta: torch.Tensor, a_in: torch.Tensor, W: torch.Tensor) -> LayerGrads:
+    """z = a Wᵀ + b, with δ = ∂L/∂z (N, n_out) and a the layer's input (N, n_in)."""
+    # ∂L/∂W = δᵀ a  (summed over the batch): (n_out, N) @ (N, n_in)
+    dW = delta.T @ a_in
+    # ∂L/∂b = Σ_n δ
+    db = delta.sum(dim=0)
+    # ∂L/∂a = δ W: (N, n_out) @ (n_out, n_in)
+    return LayerGrads(dW, db, delta @ W)
+
+
+def conv_backward(delta: torch.Tensor, x_in: torch.Tensor, W: torch.Tensor) -> LayerGrads:
+    """z = W ⋆ x + b (stride 1, no padding), with δ = ∂L/∂z (N, C_out, h, w)."""
+    k = W.shape[-1]
+    # ∂L/∂W[o,c,m,n] = Σ_N Σ_ij δ[N,o,i,j]·x[N,c,i+m,j+n]: the input cross-correlated with δ,
+    # the batch playing the channel axis: x (C_in, N, H, W) ⋆ δ (C_out, N, h, w) → (C_in, C_out, k, k)
+    dW = conv2d(x_in.transpose(0, 1), delta.transpose(0, 1)).transpose(0, 1)
+    # ∂L/∂b[o] = Σ_N Σ_ij δ[N,o,i,j]
+    db = delta.sum(dim=(0, 2, 3))
+    # ∂L/∂x = δ ∗ W, the full (padding k − 1) true convolution, summed over o: W as (C_in, C_out, k, k)
+    d_in = convolve2d(delta, W.transpose(0, 1), padding=k - 1)
+    return LayerGrads(dW, db, d_in)
+
+
+def relu_backward(g: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    # ∂L/∂z = ∂L/∂a ⊙ [z > 0]
+    return g * (z > 0).to(g.dtype)
+
+
+def pool_backward(g: torch.Tensor, pool: MaxPoolTrace, shape: torch.Size) -> torch.Tensor:
+    """Each window's gradient goes to its winner (the first max on ties, as torch); the others,
+    and cells no window covers (the last row and column of an odd map), get 0."""
+    N, C, H, W = shape
+    out = g.new_zeros(N * C, H * W)
+    # winner's flat index r·W + s, one per window: (N·C, h·w)
+    idx = (pool.rows * W + pool.cols).reshape(N * C, -1)
+    out.scatter_add_(1, idx, g.reshape(N * C, -1))
+    return out.reshape(N, C, H, W)
+
+
+@dataclass(frozen=True)
+class CNNBackward:
+    """The forward pass and every stage of the backward pass, named after the formulas."""
+
+    fwd: Forward
+    y: torch.Tensor
+    dL_dz5: torch.Tensor  # (p − onehot(y))/N
+    fc2: LayerGrads  # dW = ∂L/∂W5, db = ∂L/∂b5, d_in = ∂L/∂a4
+    dL_dz4: torch.Tensor
+    fc1: LayerGrads  # d_in = ∂L/∂f
+    dL_da3: torch.Tensor  # unflatten(∂L/∂f)
+    dL_dz3: torch.Tensor
+    conv3: LayerGrads  # d_in = ∂L/∂p2
+    dL_da2: torch.Tensor  # routed by pool2
+    dL_dz2: torch.Tensor
+    conv2: LayerGrads  # d_in = ∂L/∂p1
+    dL_da1: torch.Tensor  # routed by pool1
+    dL_dz1: torch.Tensor
+    conv1: LayerGrads  # d_in = ∂L/∂x
+    param_grads: dict[str, torch.Tensor]  # conv1.weight, …, fc2.bias → ∂L/∂(that parameter)
+
+    @property
+    def input_grad(self) -> torch.Tensor:
+        """∂L/∂x, (N, 1, 28, 28)."""
+        return self.conv1.d_in
+
+    @property
+    def loss(self) -> float:
+        return self.fwd.loss
+
+
+def backward(P: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor) -> CNNBackward:
+    """Forward, then every stage of the backward pass with the weights P (params_of)."""
+    fw = forward(P, x, y)
+    N = x.shape[0]
+    # ∂L/∂z5 = (p − y)/N: softmax with cross-entropy, averaged over the batch
+    dL_dz5 = (fw.p - F.one_hot(y, fw.p.shape[1]).to(fw.p.dtype)) / N
+    fc2 = dense_backward(dL_dz5, fw.a4, P["fc2.weight"])
+    dL_dz4 = relu_backward(fc2.d_in, fw.z4)
+    fc1 = dense_backward(dL_dz4, fw.f, P["fc1.weight"])
+    dL_da3 = unflatten(fc1.d_in, *fw.a3.shape[1:])
+    dL_dz3 = relu_backward(dL_da3, fw.z3)
+    conv3 = conv_backward(dL_dz3, fw.pool2.output, P["conv3.weight"])
+    dL_da2 = pool_backward(conv3.d_in, fw.pool2, fw.a2.shape)
+    dL_dz2 = relu_backward(dL_da2, fw.z2)
+    conv2 = conv_backward(dL_dz2, fw.pool1.output, P["conv2.weight"])
+    dL_da1 = pool_backward(conv2.d_in, fw.pool1, fw.a1.shape)
+    dL_dz1 = relu_backward(dL_da1, fw.z1)
+    conv1 = conv_backward(dL_dz1, x, P["conv1.weight"])
+    layers = {"conv1": conv1, "conv2": conv2, "conv3": conv3, "fc1": fc1, "fc2": fc2}
+    grads = {name: getattr(layers[name.split(".")[0]], "dW" if name.endswith("weight") else "db")
+             for name in PARAM_NAMES}
+    return CNNBackward(fw, y, dL_dz5, fc2, dL_dz4, fc1, dL_da3, dL_dz3, conv3, dL_da2, dL_dz2, conv2,
+                       dL_da1, dL_dz1, conv1, grads)
+
+
+def cnn_backward(model, x: torch.Tensor, y: torch.Tensor) -> CNNBackward:
+    """∂L/∂(every parameter) and ∂L/∂x of the mean cross-entropy, from scratch.
+
+    x: (N, 1, 28, 28), y: (N,) integer labels. Computed in x's dtype (pass float64 to compare
+    with autograd); `param_grads` is keyed by the names of model.named_parameters()."""
+    x = x.detach().cpu()
+    return backward(params_of(model, x.dtype), x, torch.as_tensor(y, dtype=torch.long).cpu().view(-1))
+
+
+# ----- the check against autograd ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AutogradGrads:
+    """torch.autograd's gradients of the same loss, on a float64 copy of the model."""
+
+    loss: float
+    param_grads: dict[str, torch.Tensor]
+    input_grad: torch.Tensor
+
+
+def autograd_grads(model, x: torch.Tensor, y: torch.Tensor) -> AutogradGrads:
+    """loss = F.cross_entropy(model(x), y) (mean) on a float64 CPU copy; autograd.grad of it."""
+    m = copy.deepcopy(model).cpu().double().eval()
+    x64 = x.detach().cpu().double().requires_grad_(True)
+    names, params = zip(*m.named_parameters())
+    loss = F.cross_entropy(m(x64), torch.as_tensor(y, dtype=torch.long).view(-1))
+    *g, gx = torch.autograd.grad(loss, [*params, x64])
+    return AutogradGrads(float(loss.detach()), dict(zip(names, g)), gx)
+
+
+def max_delta(ours: CNNBackward, ref: AutogradGrads) -> float:
+    """max |Δ| over every parameter's gradient and the input gradient."""
+    deltas = [float((ours.param_grads[n] - g).abs().max()) for n, g in ref.param_grads.items()]
+    return max(deltas + [float((ours.input_grad - ref.input_grad).abs().max())])
+
+
+# ----- one step of gradient descent -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SGDStep:
+    """W ← W − η ∇W on one batch, and what it did to the loss on that batch."""
+
+    eta: float
+    loss_before: float
+    loss_after: float
+    p_before: float  # the true label's probability (first image) before the step
+    p_after: float
+    grad_norm: float  # ‖∇‖ over all parameters
+    step_norm: float  # ‖η∇‖
+
+    @property
+    def went_up(self) -> bool:
+        return self.loss_after > self.loss_before
+
+
+def sgd_step(model, x: torch.Tensor, y: torch.Tensor, eta: float) -> SGDStep:
+    """One plain SGD step with our gradients; the model itself is left unchanged."""
+    eta = check_float("backprop_eta", eta)
+    x64 = x.detach().cpu().double()
+    y = torch.as_tensor(y, dtype=torch.long).view(-1)
+    P = params_of(model, torch.float64)
+    bw = backward(P, x64, y)
+    # W ← W − η ∇W, for every parameter
+    P_new = {name: W - eta * bw.param_grads[name] for name, W in P.items()}
+    after = forward(P_new, x64, y)
+    # ‖∇‖ = sqrt(Σ over every parameter of its squared gradient entries)
+    norm = float(torch.sqrt(sum((g**2).sum() for g in bw.param_grads.values())))
+    k = int(y[0])
+    return SGDStep(eta, bw.loss, after.loss, float(bw.fwd.p[0, k]), float(after.p[0, k]), norm, eta * norm)
