@@ -61,6 +61,7 @@ CONTROLS = {
     "multihead": Control("views/multihead.py", "slider", "mh_h", (4, 8, 2)),
     "positional": Control("views/positional/page.py", "slider", "pe_k", (3, 10, 1)),
     "transformer": Control("views/transformer/page.py", "slider", "tf_pos", (1, 2, 0)),
+    "loss": Control("views/loss/page.py", "selectbox", "loss_label", (3, 8, 0)),  # the true label
 }
 
 

@@ -18,6 +18,9 @@ import torch.nn.functional as F
 
 from engine.limits import LimitError
 
+# the names a LimitError carries (code "limit", translated by the page as err_limit with name_<name>)
+LABEL, WRONG_CLASS = "label", "wrong_class"
+
 # ----- the functions ---------------------------------------------------------------------------
 
 
@@ -40,11 +43,11 @@ def check_labels(y: torch.Tensor, K: int) -> torch.Tensor:
     """The labels as int64 indices in 0 … K−1, or LimitError('label', …) naming the first bad one."""
     y = torch.as_tensor(y)
     if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
-        raise LimitError("label", str(y.dtype), 0, K - 1)
+        raise LimitError(LABEL, str(y.dtype), 0, K - 1)
     y = y.long()
     bad = (y < 0) | (y >= K)
     if bad.any():
-        raise LimitError("label", int(y[bad][0]), 0, K - 1)
+        raise LimitError(LABEL, int(y[bad][0]), 0, K - 1)
     return y
 
 
@@ -173,7 +176,7 @@ def saturation_study(z: torch.Tensor, y: int, j: int | None = None, beyond: floa
     y = int(check_labels(torch.tensor([y]), z0.shape[0])[0])
     j = strongest_wrong(z0, y) if j is None else int(check_labels(torch.tensor([j]), z0.shape[0])[0])
     if j == y:
-        raise LimitError("wrong_class", j, 0, z0.shape[0] - 1)
+        raise LimitError(WRONG_CLASS, j, 0, z0.shape[0] - 1)
     lo = min(float(z0[j]), float(z0[y])) - below
     hi = max(float(z0[j]), float(z0[y]) + beyond)
     grid = torch.linspace(lo, hi, points, dtype=torch.float64)
@@ -296,4 +299,32 @@ def torch_gaps(z: torch.Tensor, y: torch.Tensor) -> TorchGaps:
         squared_error=gap(squared_error(softmax(z), y), F.mse_loss(F.softmax(z, -1), Y, reduction="sum") / N),
         grad_ce=gap(cross_entropy_grad(z, y), g_ce),
         grad_se=gap(squared_error_grad(z, y), g_se),
+    )
+
+
+# ----- everything the loss page shows for one digit and label ------------------------------------------
+
+
+@dataclass(frozen=True)
+class LossLesson:
+    """The loss page's numbers for one logit vector z (K,) and true class y."""
+
+    trace: LossTrace
+    saturation: SaturationStudy  # the strongest wrong class's logit raised
+    underflow: UnderflowStudy  # gaps 0 … 130 in steps of 0.5 (the curve)
+    table: UnderflowStudy  # a few gaps a learner can read, two of them either side of the break
+    gaps: TorchGaps  # the check against torch on (z, y)
+
+
+def loss_lesson(z: torch.Tensor, y: int) -> LossLesson:
+    """Both losses written out, the two studies and the torch check for logits z (K,) and label y."""
+    z = torch.as_tensor(z).detach().cpu().double().reshape(-1)
+    curve = underflow_study(z, y, torch.arange(0.0, 130.5, 0.5))
+    brk, sub = curve.break_gap, curve.subnormal_gap
+    readable = [10.0, 50.0, math.floor(sub) - 1.0, math.ceil(sub) + 1.0, 100.0,
+                math.floor(brk * 100) / 100, math.ceil(brk * 100) / 100, 120.0]
+    return LossLesson(
+        trace=loss_trace(z, y), saturation=saturation_study(z, y), underflow=curve,
+        table=underflow_study(z, y, sorted(set(readable))),
+        gaps=torch_gaps(z.unsqueeze(0), torch.tensor([y])),
     )

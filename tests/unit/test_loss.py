@@ -126,3 +126,14 @@ def test_a_label_out_of_range_is_refused_with_a_code(bad):
 def test_float_labels_are_refused():
     with pytest.raises(LimitError):
         L.cross_entropy(torch.zeros(2, 3), torch.tensor([0.0, 1.0]))
+
+
+def test_the_label_error_reads_in_both_languages():
+    import lessons
+
+    with pytest.raises(LimitError) as e:
+        L.loss_trace(torch.zeros(10), 12)
+    for lang, name in (("en", "The label"), ("zh", "标签")):
+        params = {**e.value.params, "name": lessons.text("loss", f"name_{e.value.params['name']}", lang)}
+        message = lessons.text("loss", f"err_{e.value.code}", lang, **params)
+        assert name in message and "12" in message and "9" in message and "⟦" not in message
