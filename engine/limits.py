@@ -60,6 +60,8 @@ BOUNDS: dict[str, Bound] = {
     "init_width": Bound(8, 512),
     "init_depth": Bound(2, 30),
     "knobs_batch": Bound(2, 256),
+    # the optimisers page (views/optimisers/): the steps of a race on a 2-D surface
+    "optim_steps": Bound(1, 1000),
 }
 
 
@@ -81,6 +83,8 @@ FLOAT_BOUNDS: dict[str, FloatBound] = {
     "graph_value": FloatBound(-100.0, 100.0),
     # the training knobs page, regularisation: dropout's drop probability p (p < 1: 1/(1 − p) is finite)
     "dropout": FloatBound(0.0, 0.9),
+    # the optimisers page (views/optimisers/): the learning rate of a race on a 2-D surface
+    "optim_lr": FloatBound(1e-6, 10.0),
 }
 
 # A training run is refused when its estimated memory (engine.lab.tasks.MemoryEstimate) is above this.
