@@ -76,7 +76,7 @@ def saturation_figure(s: SaturationStudy, *, names: tuple[str, str], title: str 
              marker=dict(color=TRUE, size=11, symbol="circle-open", line=dict(width=3))),
     ]
     layout = _layout(title, height, xaxis=dict(title=dict(text=x_title), zeroline=True),
-                     yaxis=dict(title=dict(text="‖∂L/∂z‖"), range=[0, 1.6]),
+                     yaxis=dict(title=dict(text="‖∂L/∂z‖"), range=[0, max(1.6, 1.1 * float(se.max()))]),
                      legend=dict(orientation="h", y=-0.25))
     return go.Figure(dict(data=data, layout=layout), _validate=False)
 
@@ -129,7 +129,7 @@ def ce_latex(tr: LossTrace) -> str:
     lse = float(tr.z[y] - tr.log_p[y])
     lines = [
         rf"L_{{\mathrm{{CE}}}} &= -\log p_{{{y}}} = -\log {num(tr.p[y], 4)} = {num(tr.L_ce, 4)}",
-        rf"&= -z_{{{y}}} + \log \textstyle\sum_j e^{{z_j}} = -{term(tr.z[y], 3)} + {num(lse, 3)} = {num(tr.L_ce, 4)}",
+        rf"&= -z_{{{y}}} + \log \textstyle\sum_j e^{{z_j}} = -{term(tr.z[y], 5)} + {num(lse, 5)} = {num(tr.L_ce, 4)}",
     ]
     return r"\begin{aligned}" + r" \\ ".join(lines) + r"\end{aligned}"
 
@@ -137,7 +137,7 @@ def ce_latex(tr: LossTrace) -> str:
 def se_latex(tr: LossTrace, per_line: int = 3) -> str:
     """L_SE = Σ_k (p_k − y_k)², every term written out, `per_line` terms a line."""
     p, Y = as_numpy(tr.p), as_numpy(tr.Y)
-    terms = [rf"({num(p[k], 3)} - {int(Y[k])})^2" for k in range(tr.K)]
+    terms = [rf"({num(p[k], 4)} - {int(Y[k])})^2" for k in range(tr.K)]
     chunks = [" + ".join(terms[i : i + per_line]) for i in range(0, len(terms), per_line)]
     lines = [r"L_{\mathrm{SE}} &= \textstyle\sum_k (p_k - y_k)^2"]
     lines += [("&= " if i == 0 else r"&\quad + ") + chunk for i, chunk in enumerate(chunks)]

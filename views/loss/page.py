@@ -95,10 +95,10 @@ s = L.saturation
 st.plotly_chart(fl.saturation_figure(
     s, names=(t("saturation_ce"), t("saturation_se")), title=t("saturation_title", j=s.j, y=s.y),
     x_title=t("saturation_x", j=s.j, y=s.y), start_name=t("saturation_start")), key="loss_saturation")
-st.markdown(t("saturation_numbers", j=s.j, ce0=f"{float(s.norm_ce[s.start]):.4f}",
-              se0=f"{float(s.norm_se[s.start]):.4f}", m=f"{float(s.margin[-1]):.1f}",
-              ce1=f"{float(s.norm_ce[-1]):.4f}", se1=f"{float(s.norm_se[-1]):.2e}",
-              se_max=f"{float(s.norm_se.max()):.4f}"))
+st.markdown(t("saturation_numbers", j=s.j, ce0=f"{float(s.norm_ce[s.start]):.3g}",
+              se0=f"{float(s.norm_se[s.start]):.3g}", m=f"{float(s.margin[-1]):.1f}",
+              ce1=f"{float(s.norm_ce[-1]):.4f}", se1=f"{float(s.norm_se[-1]):.3g}",
+              se_max=f"{float(s.norm_se.max()):.3g}"))
 
 # ----- log(softmax) against log-sum-exp -------------------------------------------------------------
 
