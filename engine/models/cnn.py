@@ -24,10 +24,19 @@ CHECKPOINT = Path(__file__).resolve().parents[2] / "assets" / "seed_cnn.pt"
 
 
 class SeedCNN(nn.Module):
-    """(N, 1, 28, 28) → logits (N, 10); 93,322 parameters, Keras's initialisers."""
+    """(N, 1, 28, 28) → logits (N, 10); 93,322 parameters, Keras's initialisers.
 
-    def __init__(self):
+    `dropout` = p > 0 puts inverted dropout before each dense layer (on the flattened 576 values
+    and on fc1's 64 outputs): in training each value is kept with probability 1 − p and the kept
+    ones are scaled by 1/(1 − p); in eval mode it is the identity. Dropout has no parameters, so
+    the state_dict and the initial weights are those of p = 0.
+    """
+
+    def __init__(self, dropout: float = 0.0):
         super().__init__()
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+        self.dropout = float(dropout)
         self.conv1 = nn.Conv2d(1, 32, 3)
         self.conv2 = nn.Conv2d(32, 64, 3)
         self.conv3 = nn.Conv2d(64, 64, 3)
@@ -43,8 +52,15 @@ class SeedCNN(nn.Module):
         x = F.max_pool2d(F.relu(self.conv2(x)), 2)  # (N, 64, 5, 5)
         x = F.relu(self.conv3(x))  # (N, 64, 3, 3)
         x = keras_flatten(x)  # (N, 576)
-        x = F.relu(self.fc1(x))  # (N, 64)
-        return self.fc2(x)  # (N, 10) logits
+        x = F.relu(self.fc1(self._drop(x)))  # (N, 64)
+        return self.fc2(self._drop(x))  # (N, 10) logits
+
+    def _drop(self, x: torch.Tensor) -> torch.Tensor:
+        """Inverted dropout (training only); p = 0 skips it, so no random number is drawn."""
+        if self.dropout == 0.0:
+            return x
+        # y = x · m / (1 − p),  m_i ~ Bernoulli(1 − p)
+        return F.dropout(x, self.dropout, self.training)
 
 
 def keras_flatten(x: torch.Tensor) -> torch.Tensor:
@@ -224,11 +240,12 @@ def checkpoint_mtime(path: Path | None = None) -> float | None:
     return path.stat().st_mtime if path.exists() else None
 
 
-def seeded(seed: int) -> SeedCNN:
-    """A freshly initialised SeedCNN whose weights depend only on `seed` (global RNG untouched)."""
+def seeded(seed: int, dropout: float = 0.0) -> SeedCNN:
+    """A freshly initialised SeedCNN whose weights depend only on `seed` (global RNG untouched);
+    `dropout` does not change them (dropout has no parameters)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return SeedCNN().eval()
+        return SeedCNN(dropout).eval()
 
 
 def _load_or_none(path: Path | None) -> tuple[SeedCNN | None, dict]:

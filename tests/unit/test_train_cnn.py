@@ -164,3 +164,55 @@ def test_forward_from_scratch_with_the_shipped_weights_on_real_digits():
     x = as_batch(embedded_mnist().x_test[:8]).double()
     with torch.no_grad():
         assert float((forward_from_scratch(model, x) - model(x)).abs().max()) < 1e-6
+
+
+# ----- SeedCNN's optional dropout (the training knobs page, regularisation) ------------------------
+
+
+@pytest.mark.parametrize("seed", [0, 1, 7])
+def test_dropout_changes_neither_the_weights_nor_the_state_dict(seed):
+    from engine.models.cnn import seeded
+
+    plain, dropped = seeded(seed).state_dict(), seeded(seed, 0.5).state_dict()
+    assert list(plain) == list(dropped)
+    assert all(torch.equal(plain[k], dropped[k]) for k in plain)
+    # the shipped checkpoint loads into a model with dropout unchanged (strict)
+    state = torch.load(CHECKPOINT, map_location="cpu", weights_only=True)["model"]
+    SeedCNN(dropout=0.3).load_state_dict(state, strict=True)
+
+
+def test_dropout_is_the_identity_at_p0_and_in_eval_mode():
+    x = torch.rand(6, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    base = new_model(0)
+    with_p = new_model(0, dropout=0.5)
+    with torch.no_grad():
+        ref = base.eval()(x)
+        assert torch.equal(with_p.eval()(x), ref)  # eval: identity
+        assert torch.equal(base.train()(x), ref)  # p = 0 in training: identity too
+        assert not torch.equal(with_p.train()(x), ref)  # p > 0 in training: masks drawn
+
+
+def test_dropout_p0_draws_no_random_numbers():
+    x = torch.rand(4, 1, 28, 28, generator=torch.Generator().manual_seed(1))
+    model = new_model(0).train()
+    torch.manual_seed(123)
+    before = torch.random.get_rng_state()
+    with torch.no_grad():
+        model(x)
+    assert torch.equal(before, torch.random.get_rng_state())
+
+
+def test_dropout_keeps_1_minus_p_and_scales_by_its_inverse():
+    model = SeedCNN(dropout=0.25).train()
+    torch.manual_seed(0)
+    y = model._drop(torch.ones(200, 576))
+    kept = y != 0
+    assert torch.allclose(y[kept], torch.full_like(y[kept], 1 / 0.75))
+    assert abs(kept.float().mean().item() - 0.75) < 0.01  # 115,200 draws: 4σ ≈ 0.005
+    assert abs(y.mean().item() - 1.0) < 0.02  # E[y] = x
+
+
+@pytest.mark.parametrize("p", [-0.1, 1.0, float("nan")])
+def test_dropout_outside_0_1_is_refused(p):
+    with pytest.raises(ValueError):
+        SeedCNN(dropout=p)

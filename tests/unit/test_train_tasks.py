@@ -314,6 +314,70 @@ def test_bad_cnn_configs(kwargs):
         CnnConfig(**kwargs)
 
 
+# ----- a small training subset and dropout (the training knobs page, regularisation) ----------
+
+
+@pytest.mark.parametrize("kwargs", [{"train_size": 9}, {"train_size": 4001}, {"train_size": 500.0},
+                                    {"train_size": True}, {"dropout": -0.1}, {"dropout": 0.95},
+                                    {"dropout": float("nan")}, {"dropout": "0.5"}])
+def test_bad_subset_and_dropout_are_limit_errors(kwargs):
+    with pytest.raises(LimitError) as info:
+        CnnConfig(**kwargs)
+    assert info.value.code == "limit" and info.value.params["name"] in kwargs
+
+
+def test_new_fields_default_to_the_old_task_and_round_trip():
+    assert CnnConfig().train_size is None and CnnConfig().dropout == 0.0
+    config = CnnConfig(batch_size=50, augment=False, train_size=500, dropout=0.5)
+    assert config_from_dict("cnn", config_dict(config)) == config
+    # a checkpoint written before the fields existed still reads (the defaults fill them)
+    old = {k: v for k, v in config_dict(CnnConfig()).items() if k not in ("train_size", "dropout")}
+    assert config_from_dict("cnn", old) == CnnConfig()
+
+
+@pytest.mark.parametrize("n,seed", [(500, 0), (37, 1), (10, 2), (1234, 3)])
+def test_stratified_subset_is_proportional_seeded_and_fixed(n, seed):
+    from engine.lab.tasks.cnn import stratified_subset
+
+    y = np.random.default_rng(seed).choice(10, size=4000, p=np.linspace(0.05, 0.15, 10))
+    idx = stratified_subset(y, n)
+    assert len(idx) == n == len(set(idx.tolist())) and np.all(np.diff(idx) > 0)
+    share = n * np.bincount(y, minlength=10) / len(y)
+    got = np.bincount(y[idx], minlength=10)
+    assert np.all(np.abs(got - share) < 1)  # each class within one image of its share
+    assert np.array_equal(idx, stratified_subset(y, n))  # fixed
+    assert not np.array_equal(idx, stratified_subset(y, n, seed=99))  # the seed picks the images
+
+
+def test_the_task_trains_on_the_fixed_subset_with_the_full_held_out_split():
+    from engine.lab.tasks.cnn import stratified_subset
+
+    a, b = CnnTask(CnnConfig(train_size=500, batch_size=50)), CnnTask(CnnConfig(train_size=500, batch_size=50))
+    assert a.n_train == 500 and a.steps_per_epoch == 10 and a.total_steps == 10 * a.config.epochs
+    assert a.estimate().D < CnnTask(CnnConfig(batch_size=50)).estimate().D
+    a.prepare(CPU)
+    b.prepare(CPU)
+    assert a.x_train.shape == (500, 1, 28, 28) and a.x_test.shape[0] == a.n_test == 1000
+    assert torch.equal(a.x_train, b.x_train) and torch.equal(a.y_train, b.y_train)
+    assert torch.bincount(a.y_train, minlength=10).tolist() == [50] * 10
+    full = embedded_split()
+    keep = stratified_subset(full.y_train, 500)
+    assert torch.equal(a.y_train, torch.as_tensor(full.y_train[keep]))
+
+
+def test_the_task_builds_its_model_with_dropout_and_the_seeded_weights():
+    task = CnnTask(CnnConfig(dropout=0.5))
+    model, plain = task.make_model(3), CnnTask().make_model(3)
+    assert model.dropout == 0.5 and plain.dropout == 0.0 and model.training
+    assert all(torch.equal(p, q) for p, q in zip(model.parameters(), plain.parameters(), strict=True))
+
+
+def embedded_split():
+    from engine.data.digits import embedded_mnist
+
+    return embedded_mnist()
+
+
 # ----- training: each task's loss goes down -------------------------------------------------
 
 

@@ -29,7 +29,7 @@ from engine.lab.tasks.base import (
     device_of,
     generator,
 )
-from engine.limits import check
+from engine.limits import BOUNDS, LimitError, check, check_float
 from engine.models import cnn as models
 from engine.models.cnn import SeedCNN, seeded
 
@@ -42,10 +42,17 @@ MAX_SHOWN = 32  # misclassified examples returned by the probe
 
 @dataclass(frozen=True)
 class CnnConfig:
+    """The CNN task's data and model. `train_size` (when set) trains on a fixed, seeded, stratified
+    subset of that many training images (stratified_subset; the held-out split is unchanged);
+    `dropout` is SeedCNN's drop probability p before the dense layers (its masks come from
+    torch's global generator, so a run with p > 0 does not repeat bit for bit)."""
+
     dataset: str = "mnist-5k"
     batch_size: int = 64
     epochs: int = 10
     augment: bool = True  # random affine: ±10°, scale 0.9–1.1, shift ±2 px (AugmentConfig)
+    train_size: int | None = None  # None: the whole training split
+    dropout: float = 0.0
 
     def __post_init__(self):
         if self.dataset not in DATASETS:
@@ -54,6 +61,30 @@ class CnnConfig:
         check("epochs", self.epochs)
         if not isinstance(self.augment, bool):
             raise ValueError(f"augment must be True or False, got {self.augment!r}")
+        if self.train_size is not None:
+            name, n_train = "train_size", DATASETS[self.dataset][0]
+            check(name, self.train_size)
+            if self.train_size > n_train:  # no more than the dataset's training split holds
+                raise LimitError(name, self.train_size, BOUNDS[name].low, n_train)
+        check_float("dropout", self.dropout)
+
+
+SUBSET_SEED = 20_241  # the training subset is the same for every run (and every run's seed)
+
+
+def stratified_subset(y: np.ndarray, n: int, seed: int = SUBSET_SEED) -> np.ndarray:
+    """Indices of n images of labels y, each class k in proportion to its count N_k (largest
+    remainders round), drawn by a seeded generator; sorted, so the subset is a fixed set."""
+    y = np.asarray(y)
+    classes, N_k = np.unique(y, return_counts=True)
+    # n_k = ⌊n · N_k / N⌋, then one more for the largest remainders until Σ n_k = n
+    share = n * N_k / len(y)
+    n_k = np.floor(share).astype(int)
+    extra = np.argsort(-(share - n_k), kind="stable")[: n - int(n_k.sum())]
+    n_k[extra] += 1
+    rng = np.random.default_rng(seed)
+    picked = [rng.permutation(np.flatnonzero(y == k))[:m] for k, m in zip(classes, n_k, strict=True)]
+    return np.sort(np.concatenate(picked))
 
 
 def cnn_activations() -> int:
@@ -74,10 +105,10 @@ def as_batch(images: np.ndarray) -> torch.Tensor:
     return torch.as_tensor(np.asarray(images, dtype=np.float32)).unsqueeze(1)
 
 
-def new_model(seed: int) -> SeedCNN:
+def new_model(seed: int, dropout: float = 0.0) -> SeedCNN:
     """A freshly initialised SeedCNN whose weights depend only on `seed` (engine.models.cnn.seeded),
-    in training mode."""
-    return seeded(seed).train()
+    in training mode; `dropout` leaves the weights unchanged."""
+    return seeded(seed, dropout).train()
 
 
 def cross_entropy_step(model: nn.Module, batch) -> StepOut:
@@ -99,6 +130,8 @@ class CnnTask(Prepared):
     def __init__(self, config: CnnConfig = CnnConfig()):
         self.config = config
         self.n_train, self.n_test = DATASETS[config.dataset]
+        if config.train_size is not None:
+            self.n_train = config.train_size
 
     @property
     def batch_size(self) -> int:
@@ -121,21 +154,25 @@ class CnnTask(Prepared):
 
     def prepare(self, device: torch.device) -> None:
         split = _LOADERS[self.config.dataset]()
-        if len(split.y_train) > self.n_train or len(split.y_test) > self.n_test:
+        x_train, y_train = split.x_train, split.y_train
+        if self.config.train_size is not None and self.config.train_size <= len(y_train):
+            keep = stratified_subset(y_train, self.config.train_size)
+            x_train, y_train = x_train[keep], y_train[keep]
+        if len(y_train) > self.n_train or len(split.y_test) > self.n_test:
             raise TrainError("dataset_size", f"{split.name} holds more images than its memory estimate allows.",
                              dataset=split.name, train=len(split.y_train), test=len(split.y_test))
-        self.n_train, self.n_test = len(split.y_train), len(split.y_test)
+        self.n_train, self.n_test = len(y_train), len(split.y_test)
 
         def images(x):
             return as_batch(x).to(device).contiguous(memory_format=torch.channels_last)
 
-        self.x_train, self.x_test = images(split.x_train), images(split.x_test)
-        self.y_train = torch.as_tensor(split.y_train).to(device)
+        self.x_train, self.x_test = images(x_train), images(split.x_test)
+        self.y_train = torch.as_tensor(y_train).to(device)
         self.y_test = torch.as_tensor(split.y_test).to(device)
         self._device = device
 
     def make_model(self, seed: int, device: torch.device | None = None) -> nn.Module:
-        model = new_model(seed).to(memory_format=torch.channels_last)
+        model = new_model(seed, self.config.dropout).to(memory_format=torch.channels_last)
         return model.to(device) if device is not None else model
 
     def batches(self, seed: int, start: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
