@@ -129,12 +129,13 @@ def ce_latex(tr: LossTrace) -> str:
     lse = float(tr.z[y] - tr.log_p[y])
     lines = [
         rf"L_{{\mathrm{{CE}}}} &= -\log p_{{{y}}} = -\log {num(tr.p[y], 4)} = {num(tr.L_ce, 4)}",
-        rf"&= -z_{{{y}}} + \log \textstyle\sum_j e^{{z_j}} = -{term(tr.z[y], 5)} + {num(lse, 5)} = {num(tr.L_ce, 4)}",
+        rf"&= -z_{{{y}}} + \log \textstyle\sum_j e^{{z_j}}",
+        rf"&= -{term(tr.z[y], 5)} + {num(lse, 5)} = {num(tr.L_ce, 4)}",
     ]
     return r"\begin{aligned}" + r" \\ ".join(lines) + r"\end{aligned}"
 
 
-def se_latex(tr: LossTrace, per_line: int = 3) -> str:
+def se_latex(tr: LossTrace, per_line: int = 2) -> str:
     """L_SE = Σ_k (p_k − y_k)², every term written out, `per_line` terms a line."""
     p, Y = as_numpy(tr.p), as_numpy(tr.Y)
     terms = [rf"({num(p[k], 4)} - {int(Y[k])})^2" for k in range(tr.K)]
@@ -168,11 +169,12 @@ def se_grad_latex(tr: LossTrace) -> str:
     s = float((p * (p - Y)).sum())
     norm = float(np.linalg.norm(as_numpy(tr.grad_se)))
     lines = [
-        r"\frac{\partial L_{\mathrm{SE}}}{\partial z_k} &= \textstyle\sum_j J_{jk}\, 2(p_j - y_j)"
-        r" = 2p_k\big((p_k - y_k) - s\big),\quad s = \sum_j p_j (p_j - y_j)",
-        rf"s &= {num(s, 4)}",
+        r"\frac{\partial L_{\mathrm{SE}}}{\partial z_k} &= \textstyle\sum_j J_{jk}\, 2(p_j - y_j)",
+        r"&= 2p_k\big((p_k - y_k) - s\big)",
+        rf"s &= \textstyle\sum_j p_j (p_j - y_j) = {num(s, 4)}",
         rf"\frac{{\partial L_{{\mathrm{{SE}}}}}}{{\partial z_{{{y}}}}} &= 2 \cdot {num(p[y], 4)}"
-        rf"\,\big(({num(p[y], 4)} - 1) - {term(s, 4)}\big) = {num(tr.grad_se[y], 4)}",
+        rf"\,\big(({num(p[y], 4)} - 1) - {term(s, 4)}\big)",
+        rf"&= {num(tr.grad_se[y], 4)}",
         rf"\lVert \partial L_{{\mathrm{{SE}}}} / \partial z \rVert &= {num(norm, 4)}",
     ]
     return r"\begin{aligned}" + r" \\ ".join(lines) + r"\end{aligned}"
