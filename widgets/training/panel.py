@@ -41,8 +41,9 @@ Live = Callable[[Trainer, MetricsSnapshot], None]
 class TrainingPanel:
     """One training page's panel; its trainer lives in the session's slot for `kind`."""
 
-    def __init__(self, kind: str, to_widgets: Callable[[dict], dict]):
+    def __init__(self, kind: str, to_widgets: Callable[[dict], dict], task: str | None = None):
         self.kind = kind
+        self.task = task or kind  # the engine task (make_task); `kind` names the session's slot
         warmed()
         self.slot = session_slot(kind)
         pending, self.slot.pending = self.slot.pending, None
@@ -142,14 +143,15 @@ class TrainingPanel:
             st.info(t("next_run_note"))
 
     def show(self, config, optim: TrainConfig, run: RunConfig, *, describe: Describe,
-             live: Live | None = None, curves: Sequence[tuple[str, str]] = ()) -> Trainer | None:
+             live: Live | None = None, curves: Sequence[tuple[str, str]] = (),
+             charts: bool = True) -> Trainer | None:
         """The buttons and the live view (progress, curves, then `live(trainer, snapshot)` in
-        the same fragment). Returns the current trainer, or None when the configuration is
-        refused (the reason is shown)."""
-        s = Settings(self.kind, config, optim, run)
+        the same fragment; charts=False leaves the curves to `live`). Returns the current
+        trainer, or None when the configuration is refused (the reason is shown)."""
+        s = Settings(self.kind, config, optim, run, None if self.task == self.kind else self.task)
         device = get_device()
         st.caption(t("device_note", name=device_name(device)) if device.type != "cpu" else t("cpu_note"))
-        est = make_task(self.kind, config).estimate()
+        est = make_task(self.task, config).estimate()
         self.estimate_caption(est)
         if est.bytes > MAX_TRAIN_BYTES:
             st.error(t("refused", mib=mib(est.bytes), limit=mib(MAX_TRAIN_BYTES)))
@@ -159,7 +161,7 @@ class TrainingPanel:
             return None
         self._messages(tr, s)
         self._buttons(tr, s)
-        self._live(tr, live, curves)
+        self._live(tr, live, curves, charts)
         return tr
 
     def footer(self, describe: Describe, run: RunConfig) -> None:
@@ -182,7 +184,7 @@ class TrainingPanel:
         c[3].button(t("stop"), icon=":material/stop:", disabled=state not in ("running", "paused"),
                     on_click=on_stop, args=(self.kind,), key=self._k("btn_stop"), width="stretch")
 
-    def _live(self, tr: Trainer, live: Live | None, curves: Sequence[tuple[str, str]]) -> None:
+    def _live(self, tr: Trainer, live: Live | None, curves: Sequence[tuple[str, str]], charts: bool = True) -> None:
         slot, shown_state = self.slot, tr.state
 
         @st.fragment(run_every=POLL_S if shown_state == "running" else None)
@@ -192,8 +194,9 @@ class TrainingPanel:
                 st.rerun(scope="app")  # the run ended or changed: redraw the buttons too
             snap = cur.metrics.snapshot()  # the one read of the metrics this tick
             progress(cur, snap, self._k("status"))
-            compared = [r for r in slot.runs if st.session_state.get(self._k(f"cmp_{r.number}"))]
-            curves_charts(snap, slot.number, compared, curves, f"{self.kind}_")
+            if charts:
+                compared = [r for r in slot.runs if st.session_state.get(self._k(f"cmp_{r.number}"))]
+                curves_charts(snap, slot.number, compared, curves, f"{self.kind}_")
             if live is not None:
                 live(cur, snap)
 

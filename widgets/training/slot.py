@@ -95,19 +95,21 @@ def settings_key(config, optim: TrainConfig, seed: int) -> str:
 
 @dataclass(frozen=True)
 class Settings:
-    """What a fresh run is built from (bound into the buttons' callbacks)."""
+    """What a fresh run is built from (bound into the buttons' callbacks). `kind` names the slot;
+    `task` the engine task when it differs (a page section training the CNN task in its own slot)."""
 
     kind: str
     config: object
     optim: TrainConfig
     run: RunConfig
+    task: str | None = None
 
     @property
     def key(self) -> str:
         return settings_key(self.config, self.optim, self.run.seed)
 
     def build(self) -> Trainer:
-        return Trainer(make_task(self.kind, self.config), self.optim, self.run)
+        return Trainer(make_task(self.task or self.kind, self.config), self.optim, self.run)
 
 
 # ----- button callbacks (they run before the next script run) ------------------------------
