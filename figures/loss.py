@@ -53,7 +53,7 @@ def gradient_figure(grad, y: int, *, title: str | None = None, ymax: float | Non
     bar = dict(type="bar", x=[str(k) for k in range(K)], y=g,
                marker=dict(color=["#DC2626" if v > 0 else "#2563EB" for v in g],
                            line=dict(color=[TRUE if k == y else "rgba(0,0,0,0)" for k in range(K)], width=3)),
-               text=[f"{v:+.3f}" for v in g], textposition="outside",
+               text=[f"{v:+.3g}" for v in g], textposition="outside",
                hovertemplate="∂L/∂z[%{x}] = %{y:.4g}<extra></extra>")
     layout = _layout(title, height, yaxis=dict(range=[-1.3 * top, 1.3 * top], zeroline=True),
                      xaxis=dict(type="category"))
@@ -173,7 +173,7 @@ def se_grad_latex(tr: LossTrace) -> str:
         r"&= 2p_k\big((p_k - y_k) - s\big)",
         rf"s &= \textstyle\sum_j p_j (p_j - y_j) = {num(s, 4)}",
         rf"\frac{{\partial L_{{\mathrm{{SE}}}}}}{{\partial z_{{{y}}}}} &= 2 \cdot {num(p[y], 4)}"
-        rf"\,\big(({num(p[y], 4)} - 1) - {term(s, 4)}\big)",
+        rf"\,\big(({num(p[y], 4)} - 1) \\ &\qquad - {term(s, 4)}\big)",
         rf"&= {num(tr.grad_se[y], 4)}",
         rf"\lVert \partial L_{{\mathrm{{SE}}}} / \partial z \rVert &= {num(norm, 4)}",
     ]
@@ -184,7 +184,8 @@ def underflow_latex(u: UnderflowStudy) -> str:
     """Where the float32 softmax breaks: p_y = e^{−g}/Σ, 0 once e^{−g} is below half the smallest float32."""
     return (r"\begin{aligned}"
             r"p_y &= \frac{e^{z_y - m}}{\sum_j e^{z_j - m}},\quad m = \max_j z_j,\quad g = m - z_y \\"
-            r"\log p_y &= z_y - \Big(m + \log \textstyle\sum_j e^{z_j - m}\Big) = -g - \log \textstyle\sum_j e^{z_j - m} \\"
-            rf"g \ge {u.break_gap:.3f} &\ \Rightarrow\ p_y^{{\,\mathrm{{float32}}}} = 0"
-            r"\ \Rightarrow\ -\log p_y = +\infty"
+            r"\log p_y &= z_y - \Big(m + \log \textstyle\sum_j e^{z_j - m}\Big) \\"
+            r"&= -g - \log \textstyle\sum_j e^{z_j - m} \\"
+            rf"g \ge {u.break_gap:.3f} &\ \Rightarrow\ p_y^{{\,\mathrm{{float32}}}} = 0 \\"
+            r"&\ \Rightarrow\ -\log p_y = +\infty"
             r"\end{aligned}")

@@ -110,7 +110,7 @@ c1.metric(t("metric_equal64"), f"{u.equal64:.1e}")
 c2.metric(t("metric_subnormal"), f"{u.subnormal_gap:.3f}")
 c3.metric(t("metric_break"), f"{u.break_gap:.3f}")
 st.caption(t("equal64_note", delta=f"{u.equal64:.1e}"))
-text, fig = st.columns([2, 3], gap="large", vertical_alignment="center")
+text, fig = st.columns([1, 1], gap="large", vertical_alignment="center")
 with text:
     st.latex(fl.underflow_latex(u))
     st.caption(t("break_note", y=y, sub=f"{u.subnormal_gap:.3f}", brk=f"{u.break_gap:.3f}"))
