@@ -61,7 +61,9 @@ CONTROLS = {
     "multihead": Control("views/multihead.py", "slider", "mh_h", (4, 8, 2)),
     "positional": Control("views/positional/page.py", "slider", "pe_k", (3, 10, 1)),
     "transformer": Control("views/transformer/page.py", "slider", "tf_pos", (1, 2, 0)),
+    "optimisers": Control("views/optimisers/page.py", "select_slider", "opt_kappa", (50, 100, 10)),
     "loss": Control("views/loss/page.py", "selectbox", "loss_label", (3, 8, 0)),  # the true label
+    "backprop": Control("views/backprop/page.py", "selectbox", "bp_stage"),  # the backward stage
 }
 
 

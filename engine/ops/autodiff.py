@@ -26,6 +26,7 @@ from engine.formula.errors import FormulaError
 from engine.formula.functions import TORCH_CONSTANTS, FunctionSpec
 from engine.formula.read import Syntax, read
 from engine.formula.walk import Walker
+from engine.limits import check_float
 
 OPS = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "div", ast.Pow: "pow"}
 OP_SIGN = {"add": "+", "sub": "−", "mul": "×", "div": "÷", "pow": "^", "neg": "−"}
@@ -242,7 +243,7 @@ def graph(formula: Syntax | str, values: dict[str, float]) -> GraphTrace:
     """Forward values and reverse-mode gradients of a scalar expression at `values` (one float per
     variable; missing ones are refused by KeyError)."""
     syntax = formula if isinstance(formula, Syntax) else parse_scalar(formula)
-    values = {name: float(values[name]) for name in syntax.scalars}
+    values = {name: check_float("graph_value", values[name]) for name in syntax.scalars}
     b = _GraphBackend(syntax.source, values)
     Walker(b, syntax.origin).walk(syntax.root)
     vals = [float(v) for v in b.out]

@@ -244,14 +244,35 @@ class SGDStep:
     p_after: float
     grad_norm: float  # ‖∇‖ over all parameters
     step_norm: float  # ‖η∇‖
+    held_before: float | None = None  # mean cross-entropy on other (held-out) digits, if given
+    held_after: float | None = None
 
     @property
     def went_up(self) -> bool:
+        """Did the loss on this batch go up?"""
         return self.loss_after > self.loss_before
 
+    @property
+    def held_went_up(self) -> bool:
+        return self.held_before is not None and self.held_after > self.held_before
 
-def sgd_step(model, x: torch.Tensor, y: torch.Tensor, eta: float) -> SGDStep:
-    """One plain SGD step with our gradients; the model itself is left unchanged."""
+
+def held_out_loss(model, P: dict[str, torch.Tensor], x, y) -> float:
+    """Mean cross-entropy of the model with the weights P on other digits (torch's own forward in
+    float32: only an evaluation, fast on many digits)."""
+    x = torch.as_tensor(x, dtype=torch.float32)
+    x = x[:, None] if x.ndim == 3 else x  # (n, 28, 28) → (n, 1, 28, 28)
+    with torch.no_grad():
+        P32 = {name: W.float() for name, W in P.items()}
+        z = torch.func.functional_call(model, P32, (x,)).double()
+        return float(F.cross_entropy(z, torch.as_tensor(y, dtype=torch.long).view(-1)))
+
+
+def sgd_step(model, x: torch.Tensor, y: torch.Tensor, eta: float,
+             held: tuple | None = None) -> SGDStep:
+    """One plain SGD step with our gradients; the model itself is left unchanged. `held` =
+    (x, y) of other digits (arrays or tensors, x (n, 28, 28) or (n, 1, 28, 28)): their loss before
+    and after the same step, too."""
     eta = check_float("backprop_eta", eta)
     x64 = x.detach().cpu().double()
     y = torch.as_tensor(y, dtype=torch.long).view(-1)
@@ -263,4 +284,79 @@ def sgd_step(model, x: torch.Tensor, y: torch.Tensor, eta: float) -> SGDStep:
     # ‖∇‖ = sqrt(Σ over every parameter of its squared gradient entries)
     norm = float(torch.sqrt(sum((g**2).sum() for g in bw.param_grads.values())))
     k = int(y[0])
-    return SGDStep(eta, bw.loss, after.loss, float(bw.fwd.p[0, k]), float(after.p[0, k]), norm, eta * norm)
+    held_losses = (None, None) if held is None else (held_out_loss(model, P, *held), held_out_loss(model, P_new, *held))
+    return SGDStep(eta, bw.loss, after.loss, float(bw.fwd.p[0, k]), float(after.p[0, k]), norm, eta * norm,
+                   *held_losses)
+
+
+# ----- what the page writes out -----------------------------------------------------------------
+
+
+def top_channels(g: torch.Tensor, k: int) -> list[int]:
+    """The k channels of g (C, H, W) with the largest gradient norm, in channel order."""
+    # ‖g_c‖ = sqrt(Σ_ij g[c,i,j]²)
+    norms = g.flatten(1).norm(dim=1)
+    return sorted(int(c) for c in norms.topk(min(k, g.shape[0])).indices)
+
+
+@dataclass(frozen=True)
+class WeightCell:
+    """∂L/∂W_l[o,c,m,n] = Σ_ij δ_l[o,i,j] · in[c, i+m, j+n] (one image), written out."""
+
+    o: int
+    c: int
+    m: int
+    n: int
+    terms: torch.Tensor  # (h·w,) the products, row by row
+    value: float  # their sum
+    traced: float  # the same entry of the trace's ∂L/∂W_l
+
+
+def conv_layer_input(bw: CNNBackward, l: int) -> torch.Tensor:
+    """The input of conv layer l: x, p1 or p2."""
+    return {1: bw.fwd.x, 2: bw.fwd.pool1.output, 3: bw.fwd.pool2.output}[l]
+
+
+def weight_cell(bw: CNNBackward, l: int, o: int, c: int, m: int, n: int) -> WeightCell:
+    """One entry of conv layer l's weight gradient as its sum of products (image 0 of a batch of one)."""
+    delta = getattr(bw, f"dL_dz{l}")[0, o]  # (h, w)
+    h, w = delta.shape
+    x_in = conv_layer_input(bw, l)[0, c, m : m + h, n : n + w]
+    # δ[o,i,j] · in[c, i+m, j+n] for every (i, j)
+    terms = (delta * x_in).flatten()
+    traced = float(getattr(bw, f"conv{l}").dW[o, c, m, n])
+    return WeightCell(o, c, m, n, terms, float(terms.sum()), traced)
+
+
+@dataclass(frozen=True)
+class PoolRoute:
+    """One 2×2 window of max pool l: its values, its winner, and where its gradient goes."""
+
+    c: int
+    i: int
+    j: int
+    window: torch.Tensor  # (2, 2) a_l[c, 2i:2i+2, 2j:2j+2]
+    winner: tuple[int, int]  # (row, col) inside the window
+    g: float  # ∂L/∂p_l[c,i,j]
+    routed: torch.Tensor  # (2, 2) ∂L/∂a_l on the window: g at the winner, 0 elsewhere
+
+
+def pool_route(bw: CNNBackward, l: int, c: int, i: int, j: int) -> PoolRoute:
+    """The routing of one pooled cell (image 0)."""
+    pool, a = getattr(bw.fwd, f"pool{l}"), getattr(bw.fwd, f"a{l}")
+    r, s = int(pool.rows[0, c, i, j]) - 2 * i, int(pool.cols[0, c, i, j]) - 2 * j
+    g = float(getattr(bw, f"conv{l + 1}").d_in[0, c, i, j])
+    routed = getattr(bw, f"dL_da{l}")[0, c, 2 * i : 2 * i + 2, 2 * j : 2 * j + 2]
+    return PoolRoute(c, i, j, a[0, c, 2 * i : 2 * i + 2, 2 * j : 2 * j + 2], (r, s), g, routed)
+
+
+def strongest_cell(g: torch.Tensor) -> tuple[int, ...]:
+    """The index of the largest |g| (first on ties)."""
+    flat = int(g.abs().flatten().argmax())
+    return tuple(int(v) for v in torch.unravel_index(torch.tensor(flat), g.shape))
+
+
+def probabilities(model, x: torch.Tensor) -> torch.Tensor:
+    """softmax(z5) of a batch, with the same from-scratch forward pass (the labels play no part)."""
+    x = x.detach().cpu()
+    return forward(params_of(model, x.dtype), x, torch.zeros(x.shape[0], dtype=torch.long)).p

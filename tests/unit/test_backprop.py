@@ -153,3 +153,19 @@ def test_sgd_step_too_large_goes_up_honestly():
 def test_sgd_eta_is_bounded(eta):
     with pytest.raises(LimitError):
         sgd_step(seeded(0).double(), *_batch(1, 0), eta)
+
+
+def test_sgd_step_measures_the_same_step_on_held_out_digits():
+    model = seeded(2).double()
+    x, y = _batch(1, 8)
+    xs, ys = _batch(6, 11)
+    step = sgd_step(model, x, y, 0.5, held=(xs[:, 0].numpy(), ys.numpy()))  # arrays (n, 28, 28) work too
+    moved = seeded(2).double()
+    grads = cnn_backward(model, x, y).param_grads
+    with torch.no_grad():
+        assert step.held_before == pytest.approx(float(F.cross_entropy(model(xs), ys)), rel=1e-5)
+        for name, p in moved.named_parameters():
+            p -= 0.5 * grads[name]
+        assert step.held_after == pytest.approx(float(F.cross_entropy(moved(xs), ys)), rel=1e-5)
+    assert step.held_went_up == (step.held_after > step.held_before)
+    assert sgd_step(model, x, y, 0.5).held_before is None
