@@ -230,6 +230,42 @@ def max_delta(ours: CNNBackward, ref: AutogradGrads) -> float:
     return max(deltas + [float((ours.input_grad - ref.input_grad).abs().max())])
 
 
+STAGE_NAMES = ("output", "fc2", "fc1", "flatten", "conv3", "pool2", "conv2", "pool1", "conv1")
+
+
+def stage_deltas(model, bw: CNNBackward) -> dict[str, float]:
+    """Each stage's max |ours − autograd| over the gradients it produces, autograd reading the same
+    intermediates off torch's own forward pass (the model's float64 copy, on bw's batch)."""
+    m = copy.deepcopy(model).cpu().double().eval()
+    x = bw.fwd.x.double().requires_grad_(True)
+    z1 = m.conv1(x)
+    p1 = F.max_pool2d(a1 := F.relu(z1), 2)
+    z2 = m.conv2(p1)
+    p2 = F.max_pool2d(a2 := F.relu(z2), 2)
+    z3 = m.conv3(p2)
+    f = flatten(a3 := F.relu(z3))
+    z4 = m.fc1(f)
+    z5 = m.fc2(a4 := F.relu(z4))
+    inner = (z5, a4, z4, f, a3, z3, p2, a2, z2, p1, a1, z1, x)
+    names, params = zip(*m.named_parameters())
+    got = torch.autograd.grad(F.cross_entropy(z5, bw.y), [*inner, *params])
+    g = dict(zip(("z5", "a4", "z4", "f", "a3", "z3", "p2", "a2", "z2", "p1", "a1", "z1", "x", *names), got))
+    P = bw.param_grads
+
+    def layer(name: str, d_in: str) -> list:
+        grads = getattr(bw, name)
+        return [(P[f"{name}.weight"], g[f"{name}.weight"]), (P[f"{name}.bias"], g[f"{name}.bias"]), (grads.d_in, g[d_in])]
+
+    pairs = {
+        "output": [(bw.dL_dz5, g["z5"])], "fc2": layer("fc2", "a4"),
+        "fc1": [(bw.dL_dz4, g["z4"]), *layer("fc1", "f")], "flatten": [(bw.dL_da3, g["a3"])],
+        "conv3": [(bw.dL_dz3, g["z3"]), *layer("conv3", "p2")], "pool2": [(bw.dL_da2, g["a2"])],
+        "conv2": [(bw.dL_dz2, g["z2"]), *layer("conv2", "p1")], "pool1": [(bw.dL_da1, g["a1"])],
+        "conv1": [(bw.dL_dz1, g["z1"]), *layer("conv1", "x")],
+    }
+    return {stage: max(float((ours - ref).abs().max()) for ours, ref in pairs[stage]) for stage in STAGE_NAMES}
+
+
 # ----- one step of gradient descent -------------------------------------------------------------
 
 

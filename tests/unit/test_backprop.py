@@ -169,3 +169,16 @@ def test_sgd_step_measures_the_same_step_on_held_out_digits():
         assert step.held_after == pytest.approx(float(F.cross_entropy(moved(xs), ys)), rel=1e-5)
     assert step.held_went_up == (step.held_after > step.held_before)
     assert sgd_step(model, x, y, 0.5).held_before is None
+
+
+def test_every_stage_equals_autograd_on_the_intermediates():
+    from engine.ops.backprop import STAGE_NAMES, stage_deltas
+
+    model = seeded(3).double()
+    bw = cnn_backward(model, *_batch(2, 4))
+    deltas = stage_deltas(model, bw)
+    assert list(deltas) == list(STAGE_NAMES)
+    assert max(deltas.values()) <= TOL
+    # and it can tell: a wrong flatten order (channels first) is caught at the flatten stage
+    wrong = type(bw)(**{**bw.__dict__, "dL_da3": bw.fc1.d_in.reshape(bw.dL_da3.shape)})
+    assert stage_deltas(model, wrong)["flatten"] > 1e-6

@@ -26,6 +26,7 @@ from engine.ops.backprop import (
     probabilities,
     relu_backward,
     sgd_step,
+    stage_deltas,
 )
 from figures import backprop as fb
 from views.backprop.graph import graph_section
@@ -64,6 +65,12 @@ def autograd_delta(key: bytes, _net: Network, _digit, label: int, _bw: CNNBackwa
     """max |ours − autograd| over every parameter and the input, for the same digit and label."""
     x = digit_batch(_digit, dtype=_net.model64.fc2.weight.dtype)
     return max_delta(_bw, autograd_grads(_net.model64, x, [label]))
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def stage_checks(key: bytes, _net: Network, _bw: CNNBackward) -> dict[str, float]:
+    """Each stage's max |ours − autograd| (autograd on the intermediates of torch's own forward)."""
+    return stage_deltas(_net.model64, _bw)
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)
@@ -126,7 +133,7 @@ if not net.trained:
     st.warning(t("untrained"))
 
 with st.container(border=True, key="bp_stages"):
-    stage_section(key, bw)
+    stage_section(key, bw, stage_checks(key, net, bw))
 
 # ----- saliency ---------------------------------------------------------------------------------
 

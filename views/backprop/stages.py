@@ -10,6 +10,7 @@ import streamlit as st
 
 from engine.ops.backprop import CNNBackward, pool_route, strongest_cell, top_channels, weight_cell
 from figures import backprop as fb
+from widgets.blocks import torch_check
 from widgets.i18n import T
 
 t = T("backprop")
@@ -120,8 +121,9 @@ def stage_view(key: bytes, stage: str, lang: str, _bw: CNNBackward) -> StageView
     return {"output": _output, "fc2": _fc2, "fc1": _fc1, "flatten": _flatten}[stage](_bw)
 
 
-def stage_section(key: bytes, bw: CNNBackward) -> None:
-    """The stage picker, then the stage: formulas beside figures."""
+def stage_section(key: bytes, bw: CNNBackward, deltas: dict[str, float]) -> None:
+    """The stage picker, then the stage: formulas beside figures, and the stage's check against
+    autograd (`deltas`: engine.ops.backprop.stage_deltas)."""
     stage = st.selectbox(t("stage"), list(STAGES), format_func=STAGES.get, key="bp_stage", help=t("stage_help"))
     if stage not in STAGES:  # session state can be set from code: check on the server too
         st.error(t("err_bad_stage", stage=stage))
@@ -133,6 +135,7 @@ def stage_section(key: bytes, bw: CNNBackward) -> None:
         for tex in view.latex:
             st.latex(tex)
         st.caption(view.note)
+        torch_check(deltas[stage], t("stage_check_ref"))
     with figs:
         for k, fig in enumerate(view.figures):
             st.plotly_chart(fig, key=f"bp_stage_fig_{k}")
