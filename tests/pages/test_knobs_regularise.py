@@ -83,6 +83,10 @@ def test_the_switches_build_the_run():
     # changing a switch before a run starts builds the run anew
     at.select_slider(key="reg_p").set_value(0.25).run()
     assert at.session_state["reg_run"]["config"]["dropout"] == 0.25
+    # …and the run the learner starts is still shown as run 1, labelled by its switches
+    click(at, tr_("one_step"))
+    assert names(at)[0] == r("line_train", n=1, label="λ = 0.001 · p = 0.25 · " + r("aug_short"))
+    click(at, tr_("stop"))
 
 
 def test_out_of_bounds_switches_get_a_translated_message_and_the_defaults():
@@ -115,8 +119,9 @@ def test_one_step_runs_and_a_second_run_is_drawn_over_the_first_until_cleared():
     assert table[r("col_run")].tolist() == [2, 1]
     click(at, tr_("stop"))
     click(at, r("clear"))
-    assert not any(re.match(r"#1 ", n) for n in names(at))
-    assert any(n.startswith("#2 ") for n in names(at))
+    # only the current run is left, numbered anew
+    assert names(at) == [r("line_train", n=1, label="p = 0.5"), r("line_held_out", n=1, label="p = 0.5")]
+    assert at.dataframe[0].value[r("col_run")].tolist() == [1]
 
 
 def test_chinese_smoke():

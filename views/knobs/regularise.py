@@ -104,18 +104,16 @@ def _controls(panel: TrainingPanel) -> parts.Switches:
 def _dropout_example(p: float) -> None:
     st.subheader(t("dropout_header"))
     shown_p = p if p > 0 else EXAMPLE_P
-    left, right = st.columns([3, 2])
-    with right:
+    left, right = st.columns([1, 3])
+    with left:
         seed = st.number_input(t("mask_seed_label"), 0, 999, 0, step=1, key="reg_mask_seed",
                                help=t("mask_seed_help"))
-        if p == 0:
-            st.caption(t("example_p_note", p=EXAMPLE_P))
+    if p == 0:
+        right.caption(t("example_p_note", p=EXAMPLE_P))
     ex = _example(float(shown_p), int(seed))
-    with left:
-        st.latex(parts.dropout_latex(ex))
-    kept = int(ex.m.sum())
-    right.caption(t("dropout_numbers", kept=kept, n=len(ex.m), p=f"{ex.p:g}", scale=f"{ex.scale:g}",
-                    mx=f"{float(ex.x.mean()):.3f}", my=f"{float(ex.y.mean()):.3f}", K=f"{ex.draws:,}"))
+    st.latex(parts.dropout_latex(ex))
+    st.caption(t("dropout_numbers", kept=int(ex.m.sum()), n=len(ex.m), p=f"{ex.p:g}", scale=f"{ex.scale:g}",
+                 mx=f"{float(ex.x.mean()):.3f}", my=f"{float(ex.y.mean()):.3f}", K=f"{ex.draws:,}"))
 
 
 def _penalty_now(tr: Trainer, snap: MetricsSnapshot, lam: float) -> None:

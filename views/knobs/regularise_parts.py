@@ -84,9 +84,12 @@ class Shown:
 
 
 def shown_runs(runs: Sequence[RunRecord], number: int, snap: MetricsSnapshot, label: str) -> list[Shown]:
-    """The kept runs (oldest first) and the current one last; a kept copy of the current run is skipped."""
-    out = [Shown(r.number, describe(r.config, r.optim), r.metrics, False) for r in runs if r.number != number]
-    return out + [Shown(number, label, snap, True)]
+    """The kept runs (oldest first) and the current one last, numbered 1, 2, … as shown (the
+    slot also counts the runs rebuilt while a switch moved before they took a step); a kept copy
+    of the current run is skipped."""
+    kept = [(describe(r.config, r.optim), r.metrics) for r in runs if r.number != number]
+    out = [Shown(i, lab, m, False) for i, (lab, m) in enumerate(kept, start=1)]
+    return out + [Shown(len(out) + 1, label, snap, True)]
 
 
 def _lines(runs: Sequence[Shown], train_key: str, eval_key: str) -> list[Line]:
