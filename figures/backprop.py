@@ -217,11 +217,13 @@ def flatten_latex(c: int, i: int, j: int, W: int, C: int, value: float) -> str:
 def conv_weight_latex(l: int, src: str, cell: WeightCell) -> str:
     """∂L/∂W_l[o,c,m,n] = Σ_ij δ_l[o,i,j] · src[c,i+m,j+n], written out (first three terms and the last)."""
     t = as_numpy(cell.terms)
-    shown = " + ".join(term(v, 3) for v in t[:3]) + (rf" + \dots + {term(t[-1], 3)}" if len(t) > 3 else "")
+    nz = t[t != 0]  # ReLU and pooling leave most products 0: write out the ones that are not
+    shown = (" + ".join(term(v, 3) for v in nz[:3]) + (rf" + \dots + {term(nz[-1], 3)}" if len(nz) > 3 else "")
+             if len(nz) else "0")
     return (rf"\begin{{aligned}}\frac{{\partial L}}{{\partial W_{l}[o,c,m,n]}} &= \sum_{{i,j}}"
             rf" \delta_{l}[o,i,j]\; {src}[c,\, i+m,\, j+n] \\"
             rf"\frac{{\partial L}}{{\partial W_{l}[{cell.o},{cell.c},{cell.m},{cell.n}]}} &= {shown}"
-            rf"\quad ({len(t)}\ \text{{terms}}) = {num(cell.value, 4)}\end{{aligned}}")
+            rf" = {num(cell.value, 4)}\end{{aligned}}")
 
 
 def conv_input_latex(l: int, src: str) -> str:
@@ -264,7 +266,7 @@ def saliency_figures(digit, saliency, titles: tuple[str, str]) -> tuple[go.Figur
 
 def sgd_latex(eta: float, loss_before: float, loss_after: float, step_norm: float, grad_norm: float) -> str:
     """W ← W − η∇W, with the loss before and after."""
-    return (rf"\begin{{aligned}}W &\leftarrow W - \eta\,\nabla_W L,\quad \eta = {num(eta, 4)},\quad"
-            rf" \lVert\nabla L\rVert = {num(grad_norm, 4)},\quad \lVert\eta\nabla L\rVert = {num(step_norm, 4)} \\"
+    return (rf"\begin{{aligned}}W &\leftarrow W - \eta\,\nabla_W L,\quad \eta = {num(eta, 4)} \\"
+            rf"\lVert\nabla L\rVert &= {num(grad_norm, 4)},\quad \lVert\eta\nabla L\rVert = {num(step_norm, 4)} \\"
             rf"L_{{\text{{before}}}} &= {num(loss_before, 4)} \;\rightarrow\; L_{{\text{{after}}}} = {num(loss_after, 4)}"
             r"\end{aligned}")

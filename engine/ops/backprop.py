@@ -237,7 +237,7 @@ def stage_deltas(model, bw: CNNBackward) -> dict[str, float]:
     """Each stage's max |ours − autograd| over the gradients it produces, autograd reading the same
     intermediates off torch's own forward pass (the model's float64 copy, on bw's batch)."""
     m = copy.deepcopy(model).cpu().double().eval()
-    x = bw.fwd.x.double().requires_grad_(True)
+    x = bw.fwd.x.detach().double().requires_grad_(True)  # detach: never mark the trace's own x
     z1 = m.conv1(x)
     p1 = F.max_pool2d(a1 := F.relu(z1), 2)
     z2 = m.conv2(p1)

@@ -103,7 +103,8 @@ def graph_section() -> None:
         st.latex(fb.edge_latex(ours, edge))
         child = ours.nodes[edge.child]
         shares = sum(1 for e in ours.edges if e.child == child.id)
-        st.latex(fb.node_sum_latex(ours, child))
+        if shares > 1:
+            st.latex(fb.node_sum_latex(ours, child))
         st.caption(t("shares_many", name=child.name, n=shares) if shares > 1 else t("shares_one", name=child.name))
     st.markdown(t("graph_check_note"))
     if ours.finite:

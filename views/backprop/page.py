@@ -102,10 +102,11 @@ with st.container(border=True, key="bp_graph"):
 
 st.header(t("cnn_header"))
 st.markdown(t.section("cnn"))
-st.latex(r"\frac{\partial L}{\partial z_5} = \frac{p - y}{N} \;\to\; \frac{\partial L}{\partial W_5},"
+st.latex(r"\begin{aligned}&\frac{\partial L}{\partial z_5} = \frac{p - y}{N} \;\to\; \frac{\partial L}{\partial W_5},"
          r"\frac{\partial L}{\partial a_4} \;\to\; [z_4>0] \;\to\; \frac{\partial L}{\partial W_4},"
-         r"\frac{\partial L}{\partial f} \;\to\; \text{unflatten} \;\to\; [z_3>0] \;\to\; \frac{\partial L}{\partial W_3},"
-         r"\frac{\partial L}{\partial p_2} \;\to\; \text{route} \;\to\; \cdots \;\to\; \frac{\partial L}{\partial x}")
+         r"\frac{\partial L}{\partial f} \\ &\to\; \text{unflatten} \;\to\; [z_3>0] \;\to\; "
+         r"\frac{\partial L}{\partial W_3}, \frac{\partial L}{\partial p_2} \;\to\; \text{route} \;\to\; \cdots"
+         r" \;\to\; \frac{\partial L}{\partial x}\end{aligned}")
 
 mtime = checkpoint_mtime()
 net = network(mtime)

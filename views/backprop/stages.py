@@ -96,12 +96,16 @@ def _conv(bw: CNNBackward, l: int) -> StageView:
             fb.grad_maps(dW_o, in_chans, t("fig_dWo", l=l, o=o), (in_chans.index(c), m, n) if c in in_chans else None),
             fb.grad_maps(d_in, top_channels(d_in, SHOWN if l > 1 else 1), t("fig_din", src=src.replace("_", "")))]
     return StageView([relu, fb.conv_weight_latex(l, src, cell), fb.conv_input_latex(l, src)],
-                     t("stage_conv_note", l=l, o=o, c=c, m=m, n=n, terms=len(cell.terms)), figs)
+                     t("stage_conv_note", l=l, o=o, c=c, m=m, n=n, terms=len(cell.terms),
+                       nonzero=int((cell.terms != 0).sum())), figs)
 
 
 def _pool(bw: CNNBackward, l: int) -> StageView:
     g_p = getattr(bw, f"conv{l + 1}").d_in[0]
-    c, i, j = strongest_cell(g_p)
+    # written out: the strongest gradient among windows whose winner is positive (a tie at 0 sends
+    # its gradient to the first cell, where ReLU's mask then stops it), else the strongest overall
+    live = g_p * (getattr(bw.fwd, f"pool{l}").output[0] > 0)
+    c, i, j = strongest_cell(live if bool(live.any()) else g_p)
     route = pool_route(bw, l, c, i, j)
     chans = top_channels(g_p, SHOWN)
     k = chans.index(c)
