@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from engine.data.digits import embedded_mnist
 from engine.models.cnn import keras_flatten, load_network
 from engine.ops.optim import Box, OptimError
+from engine.ops.surfaces import Surface, SurfaceGrid
 
 GRID_N, SPAN, DIGITS, SEED = 21, 1.0, 256, 0
 GRID_MAX, DIGITS_MAX = 41, 1000
@@ -127,8 +128,8 @@ def interpolant(land: Landscape) -> Callable[[torch.Tensor], torch.Tensor]:
 
     def f(p: torch.Tensor) -> torch.Tensor:
         u, v = (p[0] - a0) / ha, (p[1] - b0) / hb
-        i = min(max(math.floor(float(u)), 0), n_a - 2)
-        j = min(max(math.floor(float(v)), 0), n_b - 2)
+        i = min(max(math.floor(float(u.detach())), 0), n_a - 2)
+        j = min(max(math.floor(float(v.detach())), 0), n_b - 2)
         wu, wv = _catmull_rom(u - i), _catmull_rom(v - j)
         patch = L[j : j + 4, i : i + 4]  # nodes j−1 … j+2 and i−1 … i+2 of the original grid
         # f = Σ_r Σ_c w_r(v) w_c(u) L[j−1+r, i−1+c]
@@ -139,3 +140,16 @@ def interpolant(land: Landscape) -> Callable[[torch.Tensor], torch.Tensor]:
 
 def window(land: Landscape) -> Box:
     return Box(float(land.a[0]), float(land.a[-1]), float(land.b[0]), float(land.b[-1]))
+
+
+def as_surface(land: Landscape) -> Surface:
+    """The plane as a Surface for the optimisers: f the interpolant (autograd gives ∇f), its window
+    the grid, a start in a corner of the basin, and θ* (a, b) = (0, 0) marked."""
+    w = window(land)
+    start = (0.7 * w.x_lo, 0.7 * w.y_hi)
+    return Surface("cnn", interpolant(land), None, start, 0.01, w, ((0.0, 0.0),), True)
+
+
+def as_grid(land: Landscape) -> SurfaceGrid:
+    """The computed grid itself, for the contours (no interpolation)."""
+    return SurfaceGrid(land.a, land.b, land.loss)

@@ -93,6 +93,11 @@ class OptimTrace:
     def steps_done(self) -> int:
         return self.points.shape[0] - 1
 
+    @property
+    def moved(self) -> float:
+        """‖θ_n − θ_0‖: how far the walk got."""
+        return float((self.points[-1] - self.points[0]).norm())
+
 
 def hyper_parameters(optimizer: str, **hp) -> dict:
     """torch.optim's defaults for `optimizer`, updated by `hp`; an unknown name is refused."""
@@ -125,8 +130,8 @@ def gradient(f: Objective, theta: torch.Tensor, grad: Objective | None = None) -
 def sgd_update(theta, g, state, lr, hp):
     """θ ← θ − η g, with momentum b ← μ b + g (b₁ = g) and Nesterov's look-ahead g + μ b."""
     lam, mu = hp["weight_decay"], hp.get("momentum", 0.0)
-    # g ← g + λ θ
-    g = g + lam * theta if lam else g
+    # g ← g + λ θ   (torch.add with alpha rounds it as torch.optim does: one fused multiply-add)
+    g = torch.add(g, theta, alpha=lam) if lam else g
     if mu:
         b = state.get("velocity")
         # b_t = μ b_{t−1} + g_t   (b_1 = g_1)
@@ -141,8 +146,8 @@ def sgd_update(theta, g, state, lr, hp):
 def rmsprop_update(theta, g, state, lr, hp):
     """v ← α v + (1 − α) g², θ ← θ − η g / (√v + ε) (ε outside the square root, as torch)."""
     alpha, eps, mu, lam = hp["alpha"], hp["eps"], hp["momentum"], hp["weight_decay"]
-    # g ← g + λ θ
-    g = g + lam * theta if lam else g
+    # g ← g + λ θ   (torch.add with alpha rounds it as torch.optim does: one fused multiply-add)
+    g = torch.add(g, theta, alpha=lam) if lam else g
     v = state["v"] if "v" in state else torch.zeros_like(theta)
     # v_t = α v_{t−1} + (1 − α) g_t²
     v = alpha * v + (1 - alpha) * g * g
@@ -155,7 +160,7 @@ def rmsprop_update(theta, g, state, lr, hp):
         state["velocity"] = b
         return theta - lr * b
     # θ_{t+1} = θ_t − η g_t / (√v_t + ε)
-    return theta - lr * (g / denom)
+    return theta - lr * g / denom  # (η g) / (√v + ε), torch's order of rounding
 
 
 def adam_update(theta, g, state, lr, hp):
@@ -166,12 +171,14 @@ def adam_update(theta, g, state, lr, hp):
         # AdamW: θ ← θ (1 − η λ)
         theta = theta * (1 - lr * lam)
     elif lam:
-        # Adam: g ← g + λ θ
-        g = g + lam * theta
+        # Adam: g ← g + λ θ   (rounded as torch.optim rounds it)
+        g = torch.add(g, theta, alpha=lam)
     zero = torch.zeros_like(theta)
     m, v = state.get("m", zero), state.get("v", zero)
-    # m_t = β₁ m_{t−1} + (1 − β₁) g_t   (written m + (1 − β₁)(g − m), as torch's lerp)
-    m = m + (1 - beta1) * (g - m)
+    # m_t = β₁ m_{t−1} + (1 − β₁) g_t, written as torch's lerp writes it (the same value, the same rounding):
+    # m + w (g − m) for w = 1 − β₁ < ½, else g − (g − m)(1 − w)
+    w = 1 - beta1
+    m = m + w * (g - m) if abs(w) < 0.5 else g - (g - m) * (1 - w)
     # v_t = β₂ v_{t−1} + (1 − β₂) g_t²
     v = beta2 * v + (1 - beta2) * g * g
     c1, c2 = 1 - beta1**t, 1 - beta2**t
@@ -212,7 +219,8 @@ def run(optimizer: str, f: Objective, start, lr: float, steps: int, box: Box | N
     The walk stops early (trace.diverged says at which step and why) when a point is non-finite
     or leaves `box` (default |coordinate| ≤ 1e6), or the loss there is not finite;
     box=None never stops (the points may then overflow to inf or nan). `grad`, when given, is
-    ∇f written out (else torch.autograd differentiates f)."""
+    ∇f written out (else torch.autograd differentiates f); f must then also take a batch of
+    points (n, 2), since the losses are evaluated after the walk, all at once."""
     hp = hyper_parameters(optimizer, **hp)
     _check_run(lr, steps)
     theta = torch.tensor([float(start[0]), float(start[1])], dtype=torch.float64)
@@ -221,43 +229,47 @@ def run(optimizer: str, f: Objective, start, lr: float, steps: int, box: Box | N
     points, losses, grads, kept = [theta], [], [], {n: [] for n in names}
     diverged = None
     for t in range(1, steps + 1):
-        L, g = gradient(f, theta, grad)
-        losses.append(L)
-        if box is not None and not math.isfinite(float(L)):
-            diverged = Divergence(t - 1, "loss")
-            break
+        if grad is None:
+            L, g = gradient(f, theta)
+            losses.append(L)
+            if box is not None and not math.isfinite(float(L)):
+                diverged = Divergence(t - 1, "loss")
+                break
+        else:
+            g = grad(theta)
         state["t"] = t
         new = UPDATES[optimizer](theta, g, state, lr, hp)
+        why = _why_stop(new, box) if box is not None else None
+        if why:  # the point that overflowed or left the box is not kept
+            diverged = Divergence(t, why)
+            break
         grads.append(g)
         for n in names:
             kept[n].append(state[n])
         points.append(new)
         theta = new
-        why = _why_stop(theta, box) if box is not None else None
-        if why:
-            diverged = Divergence(t, why)
-            break
-    return _trace(optimizer, f, lr, hp, steps, points, losses, grads, kept, diverged)
+    return _trace(optimizer, f, lr, hp, steps, points, losses, grads, kept, diverged, box is not None, grad is None)
 
 
-def _trace(optimizer, f, lr, hp, steps, points, losses, grads, kept, diverged) -> OptimTrace:
+def _trace(optimizer, f, lr, hp, steps, points, losses, grads, kept, diverged, stops, autograd) -> OptimTrace:
     P = torch.stack(points)
-    if len(losses) < len(points):  # the loss at the last point
-        with torch.no_grad():
-            last = f(P[-1]).detach() if diverged is None or diverged.reason == "box" else torch.tensor(math.nan)
-        losses = [*losses, last.to(torch.float64)]
-    if diverged is not None and diverged.reason != "loss":  # drop the point that left or overflowed
-        P, losses = P[:-1], losses[:-1]
-        grads = grads[: P.shape[0] - 1]
-        kept = {n: s[: P.shape[0] - 1] for n, s in kept.items()}
-    elif diverged is not None:  # the loss at the last point was not finite: keep the point, drop its loss
-        losses = losses[: P.shape[0]]
+    with torch.no_grad():
+        if len(losses) == len(points):
+            L = torch.stack(losses)
+        elif autograd:  # autograd gave f at every point but the last
+            L = torch.stack([*losses, f(P[-1]).reshape(())])
+        else:  # analytic gradient: f at every point in one batch
+            L = f(P)
+    L = L.detach().to(torch.float64)
+    bad = (~torch.isfinite(L)).nonzero()
+    if stops and diverged is None and len(bad):  # a loss overflowed before any point did
+        k = int(bad[0])
+        diverged, P, L = Divergence(k, "loss"), P[: k + 1], L[: k + 1]
     n = P.shape[0] - 1
     empty = torch.zeros(0, 2, dtype=torch.float64)
-    stack = lambda xs: torch.stack(xs) if xs else empty  # noqa: E731
+    stack = lambda xs: torch.stack(xs[:n]) if n else empty  # noqa: E731
     return OptimTrace(
-        optimizer=optimizer, lr=float(lr), hp=hp, points=P,
-        losses=torch.stack([torch.as_tensor(x, dtype=torch.float64) for x in losses]),
+        optimizer=optimizer, lr=float(lr), hp=hp, points=P, losses=L,
         g=stack(grads), delta=(P[1:] - P[:-1]) if n else empty,
         diverged=diverged, steps_asked=steps, state_names=tuple(kept),
         **{name: stack(kept[name]) for name in kept},

@@ -26,7 +26,7 @@ class Surface:
 
     name: str
     f: Callable[[torch.Tensor], torch.Tensor]
-    grad: Callable[[torch.Tensor], torch.Tensor]  # the analytic ∇f (tests hold it equal to autograd)
+    grad: Callable[[torch.Tensor], torch.Tensor] | None  # the analytic ∇f (None: autograd differentiates f)
     start: tuple[float, float]
     lr: float  # a learning rate at which the race is worth watching
     window: Box  # the plot window; a start must lie inside it
@@ -80,7 +80,7 @@ def rosenbrock(a: float = 1.0, b: float = 100.0) -> Surface:
         # ∂f/∂x = −2 (a − x) − 4 b x (y − x²),  ∂f/∂y = 2 b (y − x²)
         return torch.stack([-2 * (a - x) - 4 * b * x * r, 2 * b * r], dim=-1)
 
-    return Surface("rosenbrock", f, grad, (-1.5, 2.0), 1e-3, Box(-2.0, 2.0, -1.0, 3.0), ((a, a * a),), True)
+    return Surface("rosenbrock", f, grad, (-1.5, 2.0), 2e-3, Box(-2.0, 2.0, -1.0, 3.0), ((a, a * a),), True)
 
 
 def saddle() -> Surface:
