@@ -305,10 +305,11 @@ def held_out_loss(model, P: dict[str, torch.Tensor], x, y) -> float:
 
 
 def sgd_step(model, x: torch.Tensor, y: torch.Tensor, eta: float,
-             held: tuple | None = None) -> SGDStep:
+             held: tuple | None = None, held_before: float | None = None) -> SGDStep:
     """One plain SGD step with our gradients; the model itself is left unchanged. `held` =
     (x, y) of other digits (arrays or tensors, x (n, 28, 28) or (n, 1, 28, 28)): their loss before
-    and after the same step, too."""
+    and after the same step, too (`held_before`, if given, is the loss before: the same for every
+    digit, so a caller may compute it once with held_out_loss)."""
     eta = check_float("backprop_eta", eta)
     x64 = x.detach().cpu().double()
     y = torch.as_tensor(y, dtype=torch.long).view(-1)
@@ -320,7 +321,11 @@ def sgd_step(model, x: torch.Tensor, y: torch.Tensor, eta: float,
     # ‖∇‖ = sqrt(Σ over every parameter of its squared gradient entries)
     norm = float(torch.sqrt(sum((g**2).sum() for g in bw.param_grads.values())))
     k = int(y[0])
-    held_losses = (None, None) if held is None else (held_out_loss(model, P, *held), held_out_loss(model, P_new, *held))
+    if held is None:
+        held_losses = (None, None)
+    else:
+        before = held_out_loss(model, P, *held) if held_before is None else float(held_before)
+        held_losses = (before, held_out_loss(model, P_new, *held))
     return SGDStep(eta, bw.loss, after.loss, float(bw.fwd.p[0, k]), float(after.p[0, k]), norm, eta * norm,
                    *held_losses)
 

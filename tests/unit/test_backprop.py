@@ -169,6 +169,8 @@ def test_sgd_step_measures_the_same_step_on_held_out_digits():
         assert step.held_after == pytest.approx(float(F.cross_entropy(moved(xs), ys)), rel=1e-5)
     assert step.held_went_up == (step.held_after > step.held_before)
     assert sgd_step(model, x, y, 0.5).held_before is None
+    again = sgd_step(model, x, y, 0.5, held=(xs, ys), held_before=step.held_before)  # given, not recomputed
+    assert (again.held_before, again.held_after) == (step.held_before, step.held_after)
 
 
 def test_every_stage_equals_autograd_on_the_intermediates():

@@ -21,7 +21,9 @@ from engine.ops.backprop import (
     cnn_backward,
     conv_backward,
     dense_backward,
+    held_out_loss,
     max_delta,
+    params_of,
     pool_backward,
     probabilities,
     relu_backward,
@@ -77,8 +79,15 @@ def stage_checks(key: bytes, _net: Network, _bw: CNNBackward) -> dict[str, float
 def sgd(key: bytes, _net: Network, _digit, label: int, eta: float) -> SGDStep:
     """One SGD step on the digit; the loss on this digit and on HELD other digits, before and after."""
     split = held_out()
+    held = (split.x_test[-HELD:], split.y_test[-HELD:])
     return sgd_step(_net.model64, digit_batch(_digit, dtype=_net.model64.fc2.weight.dtype), [label], eta,
-                    held=(split.x_test[-HELD:], split.y_test[-HELD:]))
+                    held=held, held_before=held_loss(checkpoint_mtime(), _net, held))
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def held_loss(mtime: float | None, _net: Network, _held: tuple) -> float:
+    """The shipped model's loss on the HELD digits before any step: once per checkpoint."""
+    return held_out_loss(_net.model64, params_of(_net.model64), *_held)
 
 
 @st.cache_resource(show_spinner=False, max_entries=32)
