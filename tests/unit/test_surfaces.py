@@ -137,9 +137,14 @@ def test_interpolant_goes_through_the_grid_and_reproduces_a_plane():
         for i in range(5):
             node = torch.tensor([float(a[i]), float(a[j])], dtype=torch.float64)
             assert float(g(node)) == pytest.approx(float(bumpy.loss[j, i]), abs=1e-12)
-    p = torch.tensor([0.1, 0.3], dtype=torch.float64, requires_grad=True)
-    (grad,) = torch.autograd.grad(g(p), p)
-    assert torch.isfinite(grad).all() and float(grad.norm()) > 0
+    B = ls.bicubic(bumpy)
+    for q in [(0.1, 0.3), (-0.93, 0.61), (0.5, 0.5), (1.0, -1.0)]:  # inside cells, on a node, on the corner
+        p = torch.tensor(q, dtype=torch.float64, requires_grad=True)
+        (auto,) = torch.autograd.grad(g(p), p)
+        assert torch.allclose(B.grad(p.detach()), auto, rtol=1e-12, atol=1e-12)
+    P = torch.tensor([[0.1, 0.3], [-0.93, 0.61]], dtype=torch.float64)
+    assert torch.equal(B.f(P), torch.stack([B.f(p) for p in P]))
+    assert torch.allclose(B.grad(P), torch.stack([B.grad(p) for p in P]), rtol=1e-12, atol=1e-12)
 
 
 def test_walks_on_the_plane_stop_at_its_edge(tiny):
