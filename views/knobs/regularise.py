@@ -137,6 +137,8 @@ def regularisation_section() -> None:
 
     st.subheader(t("train_header"))
     st.caption(t("train_help"))
+    with st.expander(t("measured_header")):
+        st.markdown(t.section("measured"))
 
     def overlay(tr: Trainer, snap: MetricsSnapshot) -> None:
         shown = parts.shown_runs(panel.slot.runs, panel.slot.number, snap, describe(tr.task.config, tr.optim))
