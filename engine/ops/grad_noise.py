@@ -98,9 +98,14 @@ def law(N: int, B: int, tr: float) -> float:
 
 
 def sample_batches(N: int, B: int, M: int, seed: int) -> torch.Tensor:
-    """M batches of B distinct indices out of N (each drawn without replacement): (M, B)."""
+    """M batches of B distinct indices out of N: (M, B). As a shuffling data loader does, they are
+    cut from successive shuffles of the N examples (⌊N/B⌋ batches per shuffle), so each batch is a
+    uniformly random set of B examples and each shuffle uses every example once."""
     gen = torch.Generator().manual_seed(seed)
-    return torch.stack([torch.randperm(N, generator=gen)[:B] for _ in range(M)])
+    per_pass = N // B
+    passes = -(-M // per_pass)  # ⌈M / per_pass⌉
+    rows = [torch.randperm(N, generator=gen)[: per_pass * B].reshape(per_pass, B) for _ in range(passes)]
+    return torch.cat(rows)[:M]
 
 
 def spread(model: nn.Module, x: torch.Tensor, y: torch.Tensor, g: torch.Tensor, batches: torch.Tensor,
@@ -125,12 +130,20 @@ class GradNoiseStudy:
     tr_sigma: float
     g_norm: float  # ‖g‖
     N: int
-    M: int
+    M: tuple[int, ...]  # batches measured at each size: passes · ⌊N/B⌋
     slope: float  # least-squares slope of log(measured) against log B
+    top_share: float  # the share of N·tr Σ carried by the 1 % of examples with the largest ‖g_i − g‖²
 
     def ratio(self) -> torch.Tensor:
         """measured / predicted: ≈ 1 within sampling error."""
         return self.measured / self.predicted
+
+
+def top_share(K: torch.Tensor, fraction: float = 0.01) -> float:
+    """Σ of the largest ⌈fraction·N⌉ of ‖g_i − g‖² = K_ii over Σ_i K_ii: how uneven the examples are."""
+    d = K.diagonal().sort(descending=True).values
+    k = max(1, math.ceil(fraction * d.numel()))
+    return float(d[:k].sum() / d.sum()) if float(d.sum()) > 0 else 0.0
 
 
 def loglog_slope(B: Sequence[int], v: torch.Tensor) -> float:
@@ -140,11 +153,11 @@ def loglog_slope(B: Sequence[int], v: torch.Tensor) -> float:
     return float(((u - u.mean()) * (w - w.mean())).sum() / ((u - u.mean()) ** 2).sum())
 
 
-def batch_noise_study(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_sizes: Sequence[int], M: int,
-                      seed: int = 0, loss: Loss = F.cross_entropy,
+def batch_noise_study(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_sizes: Sequence[int],
+                      passes: int = 16, seed: int = 0, loss: Loss = F.cross_entropy,
                       progress: Callable[[float], None] | None = None) -> GradNoiseStudy:
-    """The whole study: the per-example gradients' Gram matrix (tr Σ and g), then M sampled
-    batches of each size, each batch's ‖g_B − g‖² read off the Gram matrix (the same number
+    """The whole study: the per-example gradients' Gram matrix (tr Σ and g), then for each size B
+    the M = passes·⌊N/B⌋ batches of `passes` shuffles of the N examples, each batch's ‖g_B − g‖² read off the Gram matrix (the same number
     `spread` gets by a backward pass on the batch, at a fraction of the cost).
 
     `progress(f)` (optional) is told the fraction done, f in [0, 1].
@@ -152,8 +165,8 @@ def batch_noise_study(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_
     N = x.shape[0]
     tell = progress or (lambda f: None)
     gram = gradient_gram(model, x, y, loss, progress=lambda f: tell(0.9 * f))
-    mean, sd = [], []
-    for i, B in enumerate(batch_sizes):
+    mean, sd, Ms = [], [], tuple(passes * (N // B) for B in batch_sizes)
+    for i, (B, M) in enumerate(zip(batch_sizes, Ms, strict=True)):
         s = spread_from_gram(gram.K, sample_batches(N, B, M, seed + i))
         mean.append(float(s.mean()))
         sd.append(float(s.std()) if M > 1 else 0.0)
@@ -161,5 +174,15 @@ def batch_noise_study(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_
     measured = torch.tensor(mean, dtype=torch.float64)
     predicted = torch.tensor([law(N, B, gram.tr) for B in batch_sizes], dtype=torch.float64)
     return GradNoiseStudy(tuple(batch_sizes), measured, torch.tensor(sd, dtype=torch.float64), predicted,
-                          gram.tr, math.sqrt(float((gram.g ** 2).sum())), N, M,
-                          loglog_slope(batch_sizes, measured))
+                          gram.tr, math.sqrt(float((gram.g ** 2).sum())), N, Ms,
+                          loglog_slope(batch_sizes, measured), top_share(gram.K))
+
+
+def gram_gap(model: nn.Module, x: torch.Tensor, y: torch.Tensor, B: int = 8, M: int = 4, seed: int = 0,
+             loss: Loss = F.cross_entropy) -> float:
+    """max |Δ| between ‖g_B − g‖² read off the Gram matrix (vmap per-example gradients) and the
+    same spread from torch.autograd's gradient of each batch's mean loss (pass a float64 model)."""
+    gram = gradient_gram(model, x, y, loss)
+    batches = sample_batches(x.shape[0], B, M, seed)
+    direct = spread(model, x, y, gram.g.to(x.dtype), batches, loss)
+    return float((spread_from_gram(gram.K, batches) - direct).abs().max())

@@ -103,3 +103,19 @@ def forward_signal(scheme: str, activation: str, depth: int, width: int, batch: 
 def study(activation: str, depth: int, width: int, batch: int = 64, seed: int = 0) -> dict[str, InitTrace]:
     """The four schemes on the same inputs (the same seed): scheme → trace."""
     return {s: forward_signal(s, activation, depth, width, batch, seed) for s in SCHEMES}
+
+
+def torch_init_gap(n_in: int, n_out: int, seed: int = 0) -> float:
+    """max |Δ| between our Xavier and Kaiming weights and nn.init.xavier_normal_ / kaiming_normal_
+    (fan-in, ReLU) drawn from generators in the same state: 0 when the std and the draw agree."""
+    def ours(scheme):
+        return init_weight(scheme, n_in, n_out, torch.Generator().manual_seed(seed))
+
+    def fresh():
+        return torch.empty(n_out, n_in, dtype=torch.float64), torch.Generator().manual_seed(seed)
+
+    w, g = fresh()
+    xavier = (ours("xavier") - torch.nn.init.xavier_normal_(w, generator=g)).abs().max()
+    w, g = fresh()
+    kaiming = (ours("kaiming") - torch.nn.init.kaiming_normal_(w, nonlinearity="relu", generator=g)).abs().max()
+    return float(max(xavier, kaiming))

@@ -76,3 +76,8 @@ def test_unknown_names_are_refused():
         ini.init_std("orthogonal", 4, 4)
     with pytest.raises(ValueError):
         ini.forward_signal("xavier", "sigmoid", 2, 4)
+
+
+@pytest.mark.parametrize("n_in,n_out,seed", [(16, 16, 0), (50, 20, 4)])
+def test_torch_init_gap_is_zero(n_in, n_out, seed):
+    assert ini.torch_init_gap(n_in, n_out, seed) == 0.0

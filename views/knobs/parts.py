@@ -1,0 +1,125 @@
+"""The training-knobs page's cached work and small helpers: each study is computed once per server
+(or once per setting) by an engine function, here only called and kept."""
+
+from __future__ import annotations
+
+import streamlit as st
+import torch
+
+from engine.limits import LimitError, check
+from engine.models.cnn import Network, load_network, trace
+from engine.ops import grad_noise, init_study, preprocess
+from engine.ops.batch_norm import MODES, batch_dependence, normalise, torch_gaps
+from views.knobs.store import Timed, once
+from widgets.digit_input import held_out
+from widgets.i18n import T
+
+t = T("knobs")
+
+NOISE_N = 512  # the first 512 training digits: the "full batch" of the study
+NOISE_PASSES = 16  # shuffles of the digits per batch size: 16·⌊N/B⌋ batches
+NOISE_B = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+INIT_DEPTH_MAX = 30  # the study runs this deep once; a shallower network is its first layers
+NORM_N = 32  # the held-out digits whose conv2 maps are normalised
+
+
+def labels(options, prefix: str):
+    """format_func for a choice widget, labels looked up now (it may be called outside the run)."""
+    return {v: t(f"{prefix}{v}") for v in options}.get
+
+
+def guard(key: str, default, *, bound: str | None = None, options=None) -> None:
+    """Check a widget's value in session state before the widget is drawn (session state can be set
+    from code, past the widget's own bounds, and Streamlit would raise): an integer outside
+    engine.limits.BOUNDS[bound], or a value not among `options`, gets a translated message and the
+    default back. The page goes on."""
+    if key not in st.session_state:
+        st.session_state[key] = default
+        return
+    value = st.session_state[key]
+    try:
+        if bound is not None:
+            check(bound, value)
+        if options is not None and value not in options:
+            st.error(t("err_choice", value=str(value)[:40], choices=", ".join(map(str, options))))
+            st.session_state[key] = default
+    except LimitError as e:
+        st.error(t.error(e))
+        st.session_state[key] = default
+
+
+@st.cache_resource(show_spinner=False)
+def network() -> Network:
+    """The shipped CNN, once per server."""
+    return load_network()
+
+
+# ----- 1. batch size: computed once per server, with a progress bar -------------------------------
+
+def noise_study(message: str) -> Timed:
+    """engine.ops.grad_noise.batch_noise_study on the shipped CNN and 512 training digits."""
+    def compute(progress):
+        split, net = held_out(), network()
+        x = torch.from_numpy(split.x_train[:NOISE_N]).unsqueeze(1).to(next(net.model.parameters()).device)
+        y = torch.from_numpy(split.y_train[:NOISE_N]).to(x.device)
+        return grad_noise.batch_noise_study(net.model, x, y, NOISE_B, NOISE_PASSES, seed=0, progress=progress)
+    return once("noise", compute, message)
+
+
+@st.cache_resource(show_spinner=False)
+def noise_check() -> float:
+    """The Gram-matrix shortcut against autograd, in float64 on 48 of the digits."""
+    split = held_out()
+    x = torch.from_numpy(split.x_train[:48]).double().unsqueeze(1)
+    return grad_noise.gram_gap(network().model64, x, torch.from_numpy(split.y_train[:48]), B=8, M=4)
+
+
+# ----- 2. initialisation: once per activation and width --------------------------------------------
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def init_traces(activation: str, width: int) -> dict:
+    """The four schemes through INIT_DEPTH_MAX layers (slice with .first(depth))."""
+    return init_study.study(activation, INIT_DEPTH_MAX, width)
+
+
+# ----- 3. preprocessing ----------------------------------------------------------------------------
+
+@st.cache_resource(show_spinner=False)
+def pixel_stats() -> preprocess.PixelStats:
+    return preprocess.pixel_stats(held_out().x_train)
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def first_layers(digit_key: bytes, batch: int, _digit) -> dict:
+    """conv1 under raw, /255 and standardised inputs: the learner's digit (batch 1) or held-out digits."""
+    split, net = held_out(), network()
+    if batch == 1:
+        return preprocess.first_layers(net.model64, _digit[None], pixel_stats())
+    return preprocess.first_layers(net.model64, split.x_test[:batch], pixel_stats(), split.y_test[:batch])
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def affine_gap(digit_key: bytes, _digit) -> float:
+    return preprocess.affine_gap(network().model64, _digit[None], pixel_stats())
+
+
+# ----- 4. normalisation ----------------------------------------------------------------------------
+
+@st.cache_resource(show_spinner=False)
+def conv2_batch() -> torch.Tensor:
+    """z_2 (before ReLU) of the shipped CNN on NORM_N held-out digits: (N, 64, 11, 11) float64."""
+    x = torch.from_numpy(held_out().x_test[:NORM_N]).double().unsqueeze(1)
+    return trace(network().model64, x).z2
+
+
+@st.cache_resource(show_spinner=False)
+def norm_results() -> dict:
+    """Each mode on the batch, the torch gaps, and example 0 inside two different batches."""
+    z2 = conv2_batch()
+    half = NORM_N // 2
+    return {
+        "traces": {m: normalise(z2, m) for m in MODES},
+        "gaps": torch_gaps(z2),
+        # batch A: example 0 with the next 15 digits; batch B: example 0 with the last 15
+        "deps": {m: batch_dependence(z2[0], z2[1:half], z2[half + 1:], m) for m in MODES},
+    }
