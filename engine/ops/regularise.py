@@ -69,9 +69,12 @@ def dropout_example(p: float, seed: int = 0, n: int = 8, draws: int = 10_000) ->
     return DropoutTrace(x, p, one.m, one.scale, one.y, mean_y, draws)
 
 
-def torch_dropout_gap(x: torch.Tensor, p: float, seed: int = 0) -> float:
+def torch_dropout_gap(p: float, seed: int = 0, x: torch.Tensor | None = None) -> float:
     """max |inverted_dropout − F.dropout| with the same mask: torch's mask is read from
-    F.dropout(1) under a seed, then F.dropout(x) is drawn again under the same seed."""
+    F.dropout(1) under a seed, then F.dropout(x) is drawn again under the same seed. x defaults
+    to a seeded float64 batch shaped like SeedCNN's flattened features (64, 576)."""
+    if x is None:
+        x = torch.randn(64, 576, generator=torch.Generator().manual_seed(int(seed)), dtype=torch.float64)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         m = F.dropout(torch.ones_like(x), p, training=True) != 0

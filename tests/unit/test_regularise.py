@@ -37,7 +37,7 @@ def test_same_mask_gives_f_dropouts_output(shape, p, seed):
     ours = inverted_dropout(x, p, m)
     assert torch.equal(ours.y, ref)  # the same two operations in the same order: bit for bit
     assert ours.scale == pytest.approx(1 / (1 - p))
-    assert torch_dropout_gap(x, p, seed) == 0.0
+    assert torch_dropout_gap(p, seed, x) == 0.0 and torch_dropout_gap(p, seed) == 0.0
 
 
 def test_identity_at_evaluation_and_at_p0():
