@@ -133,3 +133,14 @@ def test_chinese_smoke():
     for english in (r("train_help"), r("overlay_help"), lessons.section("knobs_reg", "intuition", "en")):
         assert english not in shown
     assert tr_("one_step", "zh") in [b.label for b in at.button]
+
+
+def test_the_knobs_page_draws_this_section():
+    """The page itself (whose own tests render it whole) calls the section at module level, so
+    this file's one-section app tests what the page shows."""
+    import ast
+
+    tree = ast.parse((ROOT / "views" / "knobs" / "page.py").read_text(encoding="utf-8"))
+    calls = [n for n in tree.body if isinstance(n, ast.Expr) and isinstance(n.value, ast.Call)
+             and getattr(n.value.func, "id", None) == "regularisation_section"]
+    assert len(calls) == 1
