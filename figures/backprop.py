@@ -161,7 +161,7 @@ def node_sum_latex(tr: GraphTrace, node: Node) -> str:
 
 def output_figure(bw: CNNBackward, title: str) -> go.Figure:
     """∂L/∂z5 for the ten classes (image 0); the true label's bar highlighted (it is negative)."""
-    return bars(bw.dL_dz5[0], [str(k) for k in range(10)], title=title, highlight=int(bw.y[0]), fmt=".3f")
+    return bars(bw.dL_dz5[0], [str(k) for k in range(10)], title=title, highlight=int(bw.y[0]), fmt=".3g")
 
 
 def output_latex(bw: CNNBackward, k_other: int) -> str:
@@ -170,9 +170,9 @@ def output_latex(bw: CNNBackward, k_other: int) -> str:
     p = as_numpy(bw.fwd.p[0])
     g = as_numpy(bw.dL_dz5[0])
     return (r"\begin{aligned}\frac{\partial L}{\partial z_5[k]} &= \frac{p_k - y_k}{N} \\"
-            rf"\frac{{\partial L}}{{\partial z_5[{y}]}} &= \frac{{{num(p[y], 4)} - 1}}{{{N}}} = {num(g[y], 4)} \\"
+            rf"\frac{{\partial L}}{{\partial z_5[{y}]}} &= \frac{{{num(p[y], 4)} - 1}}{{{N}}} \\ &= {num(g[y], 4)} \\"
             rf"\frac{{\partial L}}{{\partial z_5[{k_other}]}} &= \frac{{{num(p[k_other], 4)} - 0}}{{{N}}}"
-            rf" = {num(g[k_other], 4)}\end{{aligned}}")
+            rf" \\ &= {num(g[k_other], 4)}\end{{aligned}}")
 
 
 def matrix_figure(g, title: str, *, height: int = 260, x_title: str | None = None, y_title: str | None = None) -> go.Figure:

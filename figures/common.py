@@ -133,4 +133,5 @@ def bars(values, labels: Sequence[str], *, title: str | None = None, highlight: 
     fig = go.Figure(go.Bar(x=list(labels), y=values, marker_color=colors,
                            text=[format(v, fmt) for v in values], textposition="outside"))
     fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=40 if title else 10, b=10))
+    fig.update_xaxes(type="category")  # labels such as "0".."9" are names, each one shown
     return fig

@@ -170,10 +170,10 @@ except LimitError as e:
 else:
     st.latex(fb.sgd_latex(step.eta, step.loss_before, step.loss_after, step.step_norm, step.grad_norm))
     a, b, c = st.columns(3)
-    a.metric(t("loss_after"), f"{step.loss_after:.4f}", delta=f"{step.loss_after - step.loss_before:+.4f}",
+    a.metric(t("loss_after"), f"{step.loss_after:.4g}", delta=f"{step.loss_after - step.loss_before:+.3g}",
              delta_color="inverse")
-    b.metric(t("p_after", y=label), f"{step.p_after:.4f}", delta=f"{step.p_after - step.p_before:+.4f}")
-    c.metric(t("held_after", n=HELD), f"{step.held_after:.4f}", delta=f"{step.held_after - step.held_before:+.4f}",
+    b.metric(t("p_after", y=label), f"{step.p_after:.4f}", delta=f"{step.p_after - step.p_before:+.3g}")
+    c.metric(t("held_after", n=HELD), f"{step.held_after:.4f}", delta=f"{step.held_after - step.held_before:+.3g}",
              delta_color="inverse")
     if step.went_up:
         st.warning(t("sgd_up", eta=f"{step.eta:g}"))
