@@ -136,7 +136,7 @@ def update_latex(tr: OptimTrace, t: int) -> str:
         mu = hp["momentum"]
         first = r"\;(b_1 = g_1)" if t == 0 else ""
         lines.append(rf"b_{{{s}}} &= {_v(mu)}\, b_{{{t}}} + g_{{{s}}}{first} &&= {_vec(tr.velocity[t])}")
-        step = rf"\eta\,(g_{{{s}}} + {_v(mu)}\, b_{{{s}}})" if o == "nesterov" else rf"\eta\, b_{{{s}}}"
+        step = rf"{_v(lr)}\,(g_{{{s}}} + {_v(mu)}\, b_{{{s}}})" if o == "nesterov" else rf"{_v(lr)}\, b_{{{s}}}"
         lines.append(rf"\theta_{{{s}}} &= \theta_{{{t}}} - {step} &&= {_vec(new)}")
     elif o == "sgd":
         lines.append(rf"\theta_{{{s}}} &= \theta_{{{t}}} - {_v(lr)}\, g_{{{s}}} &&= {_vec(new)}")
@@ -147,8 +147,10 @@ def update_latex(tr: OptimTrace, t: int) -> str:
                      rf" &&= {_vec(new)}")
     else:
         (b1, b2), eps = hp["betas"], hp["eps"]
-        if o == "adamw":
-            lines.append(rf"\theta_{{{t}}} &\leftarrow \theta_{{{t}}}\,(1 - {_v(lr)}\cdot{_v(lam)}) &&= {_vec(theta * (1 - lr * lam))}")
+        base = rf"\theta_{{{t}}}"
+        if o == "adamw":  # decoupled weight decay shrinks θ first
+            lines.append(rf"\theta'_{{{t}}} &= \theta_{{{t}}}\,(1 - {_v(lr)}\cdot{_v(lam)}) &&= {_vec(theta * (1 - lr * lam))}")
+            base = rf"\theta'_{{{t}}}"
         lines += [
             rf"m_{{{s}}} &= {_v(b1)}\, m_{{{t}}} + {_v(1 - b1)}\, g_{{{s}}} &&= {_vec(tr.m[t])}",
             rf"v_{{{s}}} &= {_v(b2)}\, v_{{{t}}} + {_v(1 - b2)}\, g_{{{s}}}^2 &&= {_vec(tr.v[t])}",
@@ -156,27 +158,28 @@ def update_latex(tr: OptimTrace, t: int) -> str:
             rf" &&= {_vec(tr.m_hat[t])}",
             rf"\hat v_{{{s}}} &= \frac{{v_{{{s}}}}}{{1 - {_v(b2)}^{{{s}}}}} = \frac{{v_{{{s}}}}}{{{_v(1 - b2**s)}}}"
             rf" &&= {_vec(tr.v_hat[t])}",
-            rf"\theta_{{{s}}} &= \theta_{{{t}}} - {_v(lr)}\,\frac{{\hat m_{{{s}}}}}{{\sqrt{{\hat v_{{{s}}}}} + {_v(eps)}}}"
+            rf"\theta_{{{s}}} &= {base} - {_v(lr)}\,\frac{{\hat m_{{{s}}}}}{{\sqrt{{\hat v_{{{s}}}}} + {_v(eps)}}}"
             rf" &&= {_vec(new)}",
         ]
     lines.append(rf"\Delta\theta &= \theta_{{{s}}} - \theta_{{{t}}} &&= {_vec(tr.delta[t])}")
     return r"\begin{aligned}" + r" \\ ".join(lines) + r"\end{aligned}"
 
 
-RULES = {
-    "sgd": r"\theta_{t} = \theta_{t-1} - \eta\, g_t",
-    "momentum": r"b_t = \mu\, b_{t-1} + g_t,\quad \theta_t = \theta_{t-1} - \eta\, b_t",
-    "nesterov": r"b_t = \mu\, b_{t-1} + g_t,\quad \theta_t = \theta_{t-1} - \eta\,(g_t + \mu\, b_t)",
-    "rmsprop": r"v_t = \alpha\, v_{t-1} + (1-\alpha)\, g_t^2,\quad \theta_t = \theta_{t-1} - \eta\,\frac{g_t}{\sqrt{v_t} + \varepsilon}",
-    "adam": r"m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t,\; v_t = \beta_2 v_{t-1} + (1-\beta_2) g_t^2,\;"
-            r"\hat m_t = \frac{m_t}{1-\beta_1^t},\; \hat v_t = \frac{v_t}{1-\beta_2^t},\;"
-            r"\theta_t = \theta_{t-1} - \eta\,\frac{\hat m_t}{\sqrt{\hat v_t} + \varepsilon}",
-    "adamw": r"\theta_t = \theta_{t-1} - \eta\Big(\frac{\hat m_t}{\sqrt{\hat v_t} + \varepsilon} + \lambda\,\theta_{t-1}\Big)",
-}
+RULES = (  # (optimiser, its rule); Adam's takes two rows
+    ("sgd", r"\theta_{t} = \theta_{t-1} - \eta\, g_t"),
+    ("momentum", r"b_t = \mu\, b_{t-1} + g_t,\quad \theta_t = \theta_{t-1} - \eta\, b_t"),
+    ("nesterov", r"b_t = \mu\, b_{t-1} + g_t,\quad \theta_t = \theta_{t-1} - \eta\,(g_t + \mu\, b_t)"),
+    ("rmsprop", r"v_t = \alpha\, v_{t-1} + (1-\alpha)\, g_t^2,\quad "
+                r"\theta_t = \theta_{t-1} - \eta\,\frac{g_t}{\sqrt{v_t} + \varepsilon}"),
+    ("adam", r"m_t = \beta_1 m_{t-1} + (1-\beta_1)\, g_t,\quad v_t = \beta_2 v_{t-1} + (1-\beta_2)\, g_t^2,"),
+    ("", r"\hat m_t = \frac{m_t}{1-\beta_1^t},\quad \hat v_t = \frac{v_t}{1-\beta_2^t},\quad "
+         r"\theta_t = \theta_{t-1} - \eta\,\frac{\hat m_t}{\sqrt{\hat v_t} + \varepsilon}"),
+    ("adamw", r"\theta_t = \theta_{t-1} - \eta\Big(\frac{\hat m_t}{\sqrt{\hat v_t} + \varepsilon} + \lambda\,\theta_{t-1}\Big)"),
+)
 
 
 def rules_latex(names: dict[str, str] | None = None) -> str:
-    """The six update rules, one line each, g_t = ∇f(θ_{t−1})."""
+    """The six update rules, one line each (Adam two), g_t = ∇f(θ_{t−1})."""
     names = names or NAMES
-    rows = [rf"\text{{{names[o]}}} &: {RULES[o]}" for o in RULES]
+    rows = [(rf"\text{{{names[o]}}} &: " if o else "&\\phantom{:}\\ ") + rule for o, rule in RULES]
     return r"\begin{aligned}" + r" \\ ".join(rows) + r"\end{aligned}"

@@ -78,4 +78,4 @@ def test_update_latex_writes_the_traces_numbers():
 def test_numbers_are_latex():
     assert fo._v(1.5e-9) == r"1.5\!\times\!10^{-9}"
     assert fo._v(float("inf")) == r"\infty" and fo._v(0.25) == "0.25"
-    assert fo.rules_latex().count(r"\\") == 5
+    assert fo.rules_latex().count(r"\\") == 6

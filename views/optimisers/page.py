@@ -58,8 +58,9 @@ if not s.which:
 st.header(t("race_header"))
 traces = race(s)
 done = max(tr.steps_done for tr in traces)
-cursor = st.slider(t("cursor"), 0, max(done - 1, 0), 0, key="opt_cursor", help=t("cursor_help"),
-                   disabled=done == 0)
+# the slider's range follows the longest walk; a walk that stopped at once leaves only step 1
+cursor = st.slider(t("cursor"), 0, done - 1, 0, key="opt_cursor", help=t("cursor_help")) if done > 1 else 0
+cursor = min(cursor, max(done - 1, 0))
 label = names()
 fig_left, fig_right = st.columns([3, 2], gap="medium")
 with fig_left:
