@@ -158,3 +158,4 @@ def regularisation_section() -> None:
     lam = sw.optim.weight_decay or LAMBDAS[-1]
     p = sw.config.dropout or EXAMPLE_P
     torch_check(_torch_gap(float(lam), float(p)), t("torch_ref", lam=f"{lam:g}", p=f"{p:g}"))
+    st.caption(t("check_help", lam=f"{lam:g}", p=f"{p:g}"))
