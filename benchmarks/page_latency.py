@@ -64,6 +64,7 @@ CONTROLS = {
     "optimisers": Control("views/optimisers/page.py", "select_slider", "opt_kappa", (50, 100, 10)),
     "loss": Control("views/loss/page.py", "selectbox", "loss_label", (3, 8, 0)),  # the true label
     "backprop": Control("views/backprop/page.py", "selectbox", "bp_stage"),  # the backward stage
+    "knobs": Control("views/knobs/page.py", "select_slider", "knobs_B", (64, 4, 16)),  # the batch size written out
 }
 
 

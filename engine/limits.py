@@ -57,7 +57,7 @@ BOUNDS: dict[str, Bound] = {
     # the training knobs page, regularisation (views/knobs/regularise.py): a small training subset
     "train_size": Bound(10, 60_000),
     # the training knobs page (views/knobs/page.py): the initialisation study's MLP (width, depth)
-    "init_width": Bound(8, 512),
+    "init_width": Bound(8, 256),
     "init_depth": Bound(2, 30),
     # the optimisers page (views/optimisers/): the steps of a race on a 2-D surface
     "optim_steps": Bound(1, 1000),

@@ -132,6 +132,7 @@ class GradNoiseStudy:
     N: int
     M: tuple[int, ...]  # batches measured at each size: passes · ⌊N/B⌋
     slope: float  # least-squares slope of log(measured) against log B
+    law_slope: float  # the same fit through the law's values (−1 for a pure 1/B)
     top_share: float  # the share of N·tr Σ carried by the 1 % of examples with the largest ‖g_i − g‖²
 
     def ratio(self) -> torch.Tensor:
@@ -175,7 +176,8 @@ def batch_noise_study(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_
     predicted = torch.tensor([law(N, B, gram.tr) for B in batch_sizes], dtype=torch.float64)
     return GradNoiseStudy(tuple(batch_sizes), measured, torch.tensor(sd, dtype=torch.float64), predicted,
                           gram.tr, math.sqrt(float((gram.g ** 2).sum())), N, Ms,
-                          loglog_slope(batch_sizes, measured), top_share(gram.K))
+                          loglog_slope(batch_sizes, measured), loglog_slope(batch_sizes, predicted),
+                          top_share(gram.K))
 
 
 def gram_gap(model: nn.Module, x: torch.Tensor, y: torch.Tensor, B: int = 8, M: int = 4, seed: int = 0,

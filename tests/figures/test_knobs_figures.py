@@ -18,7 +18,7 @@ def test_noise_figure_holds_the_measured_points_and_the_law():
     B = (1, 4, 16)
     f64 = lambda v: torch.tensor(v, dtype=torch.float64)  # noqa: E731
     study = GradNoiseStudy(B, f64([9.0, 2.4, 0.6]), f64([1.0, 1.0, 1.0]), f64([10.0, 2.5, 0.625]),
-                           10.0, 0.1, 100, (1600, 400, 96), -1.0, 0.5)
+                           10.0, 0.1, 100, (1600, 400, 96), -1.0, -1.0, 0.5)
     fig = fk.noise_figure(study, measured_name="m", law_name="law", title="T")
     law, measured = fig.data
     assert list(measured.x) == list(B) and np.allclose(measured.y, [9.0, 2.4, 0.6])

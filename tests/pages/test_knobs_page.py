@@ -132,7 +132,7 @@ def test_bad_values_in_session_state_get_a_translated_message_and_the_page_goes_
     at = open_page(PAGE, knobs_width=100_000, knobs_depth=99, knobs_norm_mode="group", knobs_B=3)
     assert not at.exception
     errors = [e.value for e in at.error]
-    width = lessons.text("common", "err_limit", "en", name=k("name_init_width"), low=8, high=512, value=100000)
+    width = lessons.text("common", "err_limit", "en", name=k("name_init_width"), low=8, high=256, value=100000)
     assert width in errors
     assert any(k("name_init_depth") in e and "99" in e for e in errors)
     assert any(e.startswith("group") for e in errors) and any(e.startswith("3 ") for e in errors)

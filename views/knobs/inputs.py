@@ -9,7 +9,6 @@ import streamlit as st
 
 from engine.ops import batch_norm as bn
 from engine.ops import preprocess as pp
-from figures import knobs as fk
 from views.knobs import parts
 from widgets.blocks import show_code, torch_check
 from widgets.digit_input import current_digit
@@ -27,7 +26,7 @@ def preprocess_section() -> None:
     st.markdown(t.section("pre"))
     stats = parts.pixel_stats()
     s, c = 255 / stats.sigma, stats.mu / stats.sigma
-    st.latex(r"x_{\text{raw}}\in[0,255],\quad x = \tfrac{x_{\text{raw}}}{255},\quad"
+    st.latex(r"x_{\text{raw}}\in[0,255],\quad x = \tfrac{x_{\text{raw}}}{255},\quad "
              r"x = \tfrac{x_{\text{raw}}-\mu}{\sigma}\qquad z_1 = W_1 \star x + b_1")
     st.latex(rf"\mu = {stats.mu:.2f},\ \ \sigma = {stats.sigma:.2f}:\qquad "
              rf"z_1^{{\text{{std}}}} = \tfrac{{255}}{{\sigma}}\,\bigl(W_1\star\tfrac{{x_{{\text{{raw}}}}}}{{255}}\bigr)"
@@ -38,16 +37,16 @@ def preprocess_section() -> None:
                                   format_func=parts.labels(SOURCES, "pre_src_"), key="knobs_pre_source")
     digit = np.asarray(current_digit()["image"], dtype=np.float32)
     batch = 1 if source == "digit" else parts.NORM_N * 2
-    res = parts.first_layers(digit.tobytes() if batch == 1 else b"batch", batch, digit)
+    key = digit.tobytes() if batch == 1 else b"batch"
+    res = parts.first_layers(key, batch, digit)
     if source == "digit":
         st.caption(t("pre_digit_note"))
         st.page_link("views/cnn.py", label=t("link_cnn"), icon=":material/arrow_back:")
     st.dataframe(_pre_table(res, batch), hide_index=True, width="stretch")
-    cols = st.columns(3, gap="small")
-    for col, v in zip(cols, pp.VARIANTS, strict=True):
+    figs = parts.histograms(key, batch, t.lang, digit)
+    for col, v in zip(st.columns(3, gap="small"), pp.VARIANTS, strict=True):
         with col:
-            st.plotly_chart(fk.histogram_figure(res[v], title=t(f"pre_{v}"), x_title="z₁", y_title=t("pre_count")),
-                            key=f"knobs_hist_{v}")
+            st.plotly_chart(figs[v], key=f"knobs_hist_{v}")
     st.markdown(t.section("pre_reading"))
     show_code(pp.pixel_stats, pp.prepare, pp.first_layer)
     torch_check(parts.affine_gap(digit.tobytes(), digit), t("pre_check_ref"))
@@ -102,20 +101,17 @@ def norm_section() -> None:
         st.latex(rf"\hat x_{{{n},{c},{h},{w}}} = \frac{{{x:.4f} - ({mu:.4f})}}{{\sqrt{{{var:.4f} + 10^{{-5}}}}}}"
                  rf" = {xh:.4f}")
     with right:
-        st.plotly_chart(fk.tensor_picture(z2[:SHOW_N, :SHOW_C], mode, n, c, h * W + w, title=t("norm_pic_title"),
-                                          x_title=t("norm_pic_x"), y_title="c"), key="knobs_norm_fig")
-    st.caption(t("norm_pic_note", N=N, C=C, n_shown=SHOW_N, c_shown=SHOW_C))
+        st.plotly_chart(parts.norm_picture(mode, n, c, h * W + w, (SHOW_N, SHOW_C), t.lang), key="knobs_norm_fig")
+    st.caption(t("norm_pic_note", N=N, C=C, n_last=SHOW_N - 1, c_last=SHOW_C - 1))
     st.subheader(t("dep_header"))
     st.markdown(t.section("norm_batch"))
     deps = res["deps"]
-    names = {m: t(f"mode_{m}") for m in bn.MODES}
     left, right = st.columns([2, 3], gap="large", vertical_alignment="center")
     with left:
         for m in bn.MODES:
-            st.markdown(t("dep_gap", name=names[m], gap=f"{deps[m].gap:.3g}"))
+            st.markdown(t("dep_gap", name=t(f"mode_{m}"), gap=f"{deps[m].gap:.3g}"))
     with right:
-        st.plotly_chart(fk.dependence_figure(deps, names, title=t("dep_title"), x_title=t("dep_x"),
-                                             y_title=t("dep_y")), key="knobs_dep_fig")
+        st.plotly_chart(parts.dependence_figure(t.lang), key="knobs_dep_fig")
     st.markdown(t.section("norm_reading"))
     show_code(bn.batch_norm, bn.layer_norm_chw, bn.layer_norm_positions)
     torch_check(res["gaps"].worst, t("norm_check_ref"))

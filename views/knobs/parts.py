@@ -10,6 +10,7 @@ from engine.limits import LimitError, check
 from engine.models.cnn import Network, load_network, trace
 from engine.ops import grad_noise, init_study, preprocess
 from engine.ops.batch_norm import MODES, batch_dependence, normalise, torch_gaps
+from figures import knobs as fk
 from views.knobs.store import Timed, once
 from widgets.digit_input import held_out
 from widgets.i18n import T
@@ -123,3 +124,45 @@ def norm_results() -> dict:
         # batch A: example 0 with the next 15 digits; batch B: example 0 with the last 15
         "deps": {m: batch_dependence(z2[0], z2[1:half], z2[half + 1:], m) for m in MODES},
     }
+
+
+# ----- figures that depend only on their controls and the language: built once each ----------------
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def depth_figures(activation: str, width: int, depth: int, lang: str) -> tuple:
+    """The two initialisation curves (Var[z_l], std(a_l)) for one setting, in one language."""
+    traces = {s: tr.first(depth) for s, tr in init_traces(activation, width).items()}
+    names = {s: t(f"scheme_{s}") for s in init_study.SCHEMES}
+    var = fk.depth_figure(traces, "var_z", names, title=t("var_title"), x_title=t("layer_x"), y_title="Var[z_l]")
+    std = fk.depth_figure(traces, "std_a", names, title=t("std_title", act=activation), x_title=t("layer_x"),
+                          y_title="std(a_l)")
+    return var, std
+
+
+@st.cache_resource(show_spinner=False, max_entries=128)
+def norm_picture(mode: str, n: int, c: int, p: int, shown: tuple[int, int], lang: str):
+    """The batch laid out flat with one statistic's values outlined (shown = examples, channels drawn)."""
+    return fk.tensor_picture(conv2_batch()[: shown[0], : shown[1]], mode, n, c, p, title=t("norm_pic_title"),
+                             x_title=t("norm_pic_x"), y_title="c")
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def dependence_figure(lang: str):
+    names = {m: t(f"mode_{m}") for m in MODES}
+    return fk.dependence_figure(norm_results()["deps"], names, title=t("dep_title"), x_title=t("dep_x"),
+                                y_title=t("dep_y"))
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def histograms(digit_key: bytes, batch: int, lang: str, _digit) -> dict:
+    """conv1's three histograms for first_layers(digit_key, batch, _digit), in one language."""
+    res = first_layers(digit_key, batch, _digit)
+    return {v: fk.histogram_figure(res[v], title=t(f"pre_{v}"), x_title="z₁", y_title=t("pre_count"))
+            for v in preprocess.VARIANTS}
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def noise_figure(lang: str, _study: grad_noise.GradNoiseStudy, study_id: int):
+    """The batch-size plot, once per language (and per study: `study_id` tells a seeded one apart)."""
+    return fk.noise_figure(_study, measured_name=t("noise_measured"), law_name=t("noise_law"),
+                           title=t("noise_title"), x_title=t("noise_x"), y_title=t("noise_y"))

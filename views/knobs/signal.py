@@ -8,14 +8,13 @@ import streamlit as st
 
 from engine.limits import BOUNDS
 from engine.ops import grad_noise, init_study
-from figures import knobs as fk
 from views.knobs import parts
 from widgets.blocks import show_code, torch_check
 from widgets.i18n import T
 
 t = T("knobs")
 
-WIDTHS = (16, 32, 64, 128, 256, 512)
+WIDTHS = (16, 32, 64, 128, 256)
 
 
 def batch_section() -> None:
@@ -38,13 +37,12 @@ def batch_section() -> None:
         st.latex(rf"\frac{{N-B}}{{B\,(N-1)}}\operatorname{{tr}}\Sigma = \frac{{{N}-{B}}}{{{B}\cdot{N - 1}}}"
                  rf"\cdot {tr:.4f} = {law:.4g}")
         st.latex(rf"\frac{{1}}{{M}}\sum_{{m=1}}^{{M}}\lVert g_{{B}}^{{(m)}} - g\rVert^2 = {got:.4g}\quad(M = {study.M[k]:,})")
-        st.markdown(t("noise_numbers", ratio=f"{got / law:.2f}", slope=f"{study.slope:.2f}",
+        st.markdown(t("noise_numbers", ratio=f"{got / law:.2f}", slope=f"{study.slope:.2f}".replace("-", "−"),
+                      law_slope=f"{study.law_slope:.2f}".replace("-", "−"),
                       g=f"{study.g_norm:.3g}", tr=f"{tr:.3g}", rel=f"{(law / study.g_norm ** 2) ** 0.5:.2g}",
                       share=f"{100 * study.top_share:.0f}"))
     with right:
-        st.plotly_chart(fk.noise_figure(study, measured_name=t("noise_measured"), law_name=t("noise_law"),
-                                        title=t("noise_title"), x_title=t("noise_x"), y_title=t("noise_y")),
-                        key="knobs_noise_fig")
+        st.plotly_chart(parts.noise_figure(t.lang, study, id(study)), key="knobs_noise_fig")
     st.markdown(t.section("batch_reading"))
     show_code(grad_noise.per_example_grads, grad_noise.gradient_gram, grad_noise.spread_from_gram,
               grad_noise.law, grad_noise.spread)
@@ -77,13 +75,12 @@ def init_section() -> None:
     st.latex(rf"\text{{{names[kai.scheme]}}},\ l = {depth}:\ \ {width}\cdot {kai.std_W:.4f}^2 \cdot {Ea2:.4f}"
              rf" = {float(kai.predicted_var_z[-1]):.4f}\ \approx\ \operatorname{{Var}}[z_{{{depth}}}]"
              rf" = {float(kai.var_z[-1]):.4f}")
+    fig_var, fig_std = parts.depth_figures(act, width, depth, t.lang)
     left, right = st.columns(2, gap="medium")
     with left:
-        st.plotly_chart(fk.depth_figure(traces, "var_z", names, title=t("var_title"), x_title=t("layer_x"),
-                                        y_title="Var[z_l]"), key="knobs_var_fig")
+        st.plotly_chart(fig_var, key="knobs_var_fig")
     with right:
-        st.plotly_chart(fk.depth_figure(traces, "std_a", names, title=t("std_title", act=act), x_title=t("layer_x"),
-                                        y_title="std(a_l)"), key="knobs_std_fig")
+        st.plotly_chart(fig_std, key="knobs_std_fig")
     st.markdown(t.section("init_reading"))
     show_code(init_study.init_std, init_study.init_weight, init_study.forward_signal)
     torch_check(init_study.torch_init_gap(width, width), t("init_check_ref"))
