@@ -89,3 +89,41 @@ def test_chinese_smoke():
     for english in ("The race", "Too small crawls", "Learning-rate schedules", "Step under the cursor",
                     lessons.section("optimisers", "intuition", "en")[:60]):
         assert english not in text
+
+
+def test_the_cnn_plane_is_computed_on_demand_and_says_what_it_is(monkeypatch):
+    """On a tiny plane (5 × 5 points, 8 digits) standing in for the full one: the real one is cached
+    once per server and far too slow for a test."""
+    import functools
+
+    from engine.ops import landscape
+    from views.optimisers import parts
+
+    calls = []
+
+    def tiny(**kw):
+        calls.append(kw)
+        return functools.partial(original, n=5, span=0.5, digits=8)(**kw)
+
+    original = landscape.cnn_landscape
+    monkeypatch.setattr(landscape, "cnn_landscape", tiny)
+    caches = (parts._plane_store, parts.contour_grid, parts.walk, parts.gap)
+    for c in caches:
+        c.clear()
+    try:
+        at = open_page(PAGE)
+        assert not calls  # nothing computed until the learner picks the plane
+        at.selectbox(key="opt_surface").set_value("cnn").run()
+        _ok(at)
+        assert len(calls) == 1 and callable(calls[0]["progress"])
+        info = "\n".join(i.value for i in at.info)
+        assert "first 8 held-out digits" in info and "5 × 5 grid" in info and "[−0.5, 0.5]²" in info
+        assert all(float(m.value) < 1e-10 for m in at.metric)
+        race = _chart(at, "opt_race")
+        assert plotly_array(race["data"][0]["z"]).shape == (5, 5)
+        at.number_input(key="opt_lr_cnn").set_value(0.02).run()
+        _ok(at)
+        assert len(calls) == 1  # once per server
+    finally:  # the tiny plane must not stay cached for a later test
+        for c in caches:
+            c.clear()

@@ -15,11 +15,12 @@ from engine.ops.optim import OPTIMIZERS, adam_update, rmsprop_update, run, sgd_u
 from figures import optim as fo
 from views.optimisers.parts import (
     SWEEP,
+    check_gap,
     cnn_plane,
     contour_grid,
     controls,
-    gap,
     names,
+    plane_key,
     plane_seconds,
     race,
     schedules,
@@ -64,7 +65,7 @@ cursor = min(cursor, max(done - 1, 0))
 label = names()
 fig_left, fig_right = st.columns([3, 2], gap="medium")
 with fig_left:
-    st.plotly_chart(fo.race_figure(contour_grid(s.surface, s.kappa), traces, cursor, log=surf.log_contours,
+    st.plotly_chart(fo.race_figure(contour_grid(s.surface, s.kappa, plane_key(s)), traces, cursor, log=surf.log_contours,
                                    minima=surf.minima, names=label, title=t("race_title"),
                                    z_title=t("z_log") if surf.log_contours else "f"), key="opt_race")
 with fig_right:
@@ -135,7 +136,7 @@ show_code(*(shown + [ls.filter_normalised, ls.plane_loss, ls.interpolant] if s.s
 
 st.header(t("check_header"))
 st.markdown(t.section("check"))
-torch_check(max(gap(o, s.surface, s.kappa, s.start, s.lr, s.steps) for o in s.which), t("check_ref"))
+torch_check(check_gap(s), t("check_ref"))
 torch_check(schedule_gap, t("check_sched_ref"))
 
 # ----- what next -----------------------------------------------------------------------------------------

@@ -71,23 +71,26 @@ def the_surface(name: str, kappa: float) -> Surface:
 
 
 @st.cache_resource(show_spinner=False, max_entries=32)
-def contour_grid(name: str, kappa: float) -> SurfaceGrid:
+def contour_grid(name: str, kappa: float, plane: float | None = None) -> SurfaceGrid:
+    """`plane` (the checkpoint's mtime, for the CNN's plane) only keys the cache."""
     return ls.as_grid(cnn_plane()) if name == "cnn" else grid(surface(name, kappa), GRID_N)
 
 
 # ----- the races, cached per settings -----------------------------------------------------------------------
 
 @st.cache_resource(show_spinner=False, max_entries=512)
-def walk(optimizer: str, name: str, kappa: float, start: tuple, lr: float, steps: int) -> OptimTrace:
+def walk(optimizer: str, name: str, kappa: float, start: tuple, lr: float, steps: int,
+         plane: float | None = None) -> OptimTrace:
     s = the_surface(name, kappa)
     return run(optimizer, s.f, start, lr, steps, box=s.window if name == "cnn" else Box(), grad=s.grad)
 
 
 @st.cache_resource(show_spinner=False, max_entries=256)
-def gap(optimizer: str, name: str, kappa: float, start: tuple, lr: float, steps: int) -> float:
+def gap(optimizer: str, name: str, kappa: float, start: tuple, lr: float, steps: int,
+        plane: float | None = None) -> float:
     """max |Δ| of the walk against torch.optim on the same f, over the steps the walk made."""
     s = the_surface(name, kappa)
-    return torch_gap(walk(optimizer, name, kappa, start, lr, steps), s.f, s.grad)
+    return torch_gap(walk(optimizer, name, kappa, start, lr, steps, plane), s.f, s.grad)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -95,12 +98,21 @@ def schedules(lr: float, steps: int) -> tuple:
     return curves(lr, steps), curves_gap(lr, steps)
 
 
+def plane_key(s: Settings) -> float | None:
+    """What the CNN plane's cached results depend on besides the settings: the checkpoint."""
+    return checkpoint_mtime() if s.surface == "cnn" else None
+
+
 def race(s: Settings) -> list[OptimTrace]:
-    return [walk(o, s.surface, s.kappa, s.start, s.lr, s.steps) for o in s.which]
+    return [walk(o, s.surface, s.kappa, s.start, s.lr, s.steps, plane_key(s)) for o in s.which]
 
 
 def sweep(s: Settings, optimizer: str) -> list[OptimTrace]:
-    return [walk(optimizer, s.surface, s.kappa, s.start, s.lr * k, s.steps) for k in SWEEP]
+    return [walk(optimizer, s.surface, s.kappa, s.start, s.lr * k, s.steps, plane_key(s)) for k in SWEEP]
+
+
+def check_gap(s: Settings) -> float:
+    return max(gap(o, s.surface, s.kappa, s.start, s.lr, s.steps, plane_key(s)) for o in s.which)
 
 
 # ----- controls ------------------------------------------------------------------------------------------
