@@ -48,6 +48,19 @@ def _xy(p: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return p[..., 0], p[..., 1]
 
 
+def _field(pair: Callable) -> Callable[[torch.Tensor], torch.Tensor]:
+    """∇f from `pair(x, y) → (∂f/∂x, ∂f/∂y)`, written once for floats and tensors alike. One point
+    (what an optimiser asks for) goes through Python floats: the same operations in the same
+    order, so the same numbers, ~10× faster than a handful of tiny tensor operations."""
+
+    def grad(p: torch.Tensor) -> torch.Tensor:
+        if p.dim() == 1:
+            return torch.tensor(pair(*p.tolist()), dtype=torch.float64)
+        return torch.stack(pair(p[..., 0], p[..., 1]), dim=-1)
+
+    return grad
+
+
 def quadratic(kappa: float = 10.0) -> Surface:
     """f = ½ (x² + κ y²): curvature 1 along x and κ along y, condition number κ."""
     kappa = check_kappa(kappa)
@@ -57,12 +70,11 @@ def quadratic(kappa: float = 10.0) -> Surface:
         # f = ½ (x² + κ y²)
         return 0.5 * (x * x + kappa * y * y)
 
-    def grad(p):
-        x, y = _xy(p)
+    def grad(x, y):
         # ∇f = (x, κ y)
-        return torch.stack([x, kappa * y], dim=-1)
+        return x, kappa * y
 
-    return Surface("quadratic", f, grad, (-2.5, 1.5), 0.1, Box(-3.0, 3.0, -2.0, 2.0), ((0.0, 0.0),),
+    return Surface("quadratic", f, _field(grad), (-2.5, 1.5), 0.1, Box(-3.0, 3.0, -2.0, 2.0), ((0.0, 0.0),),
                    False, kappa)
 
 
@@ -74,13 +86,12 @@ def rosenbrock(a: float = 1.0, b: float = 100.0) -> Surface:
         # f = (a − x)² + b (y − x²)²
         return (a - x) ** 2 + b * (y - x * x) ** 2
 
-    def grad(p):
-        x, y = _xy(p)
+    def grad(x, y):
         r = y - x * x
         # ∂f/∂x = −2 (a − x) − 4 b x (y − x²),  ∂f/∂y = 2 b (y − x²)
-        return torch.stack([-2 * (a - x) - 4 * b * x * r, 2 * b * r], dim=-1)
+        return -2 * (a - x) - 4 * b * x * r, 2 * b * r
 
-    return Surface("rosenbrock", f, grad, (-1.5, 2.0), 2e-3, Box(-2.0, 2.0, -1.0, 3.0), ((a, a * a),), True)
+    return Surface("rosenbrock", f, _field(grad), (-1.5, 2.0), 2e-3, Box(-2.0, 2.0, -1.0, 3.0), ((a, a * a),), True)
 
 
 def saddle() -> Surface:
@@ -91,12 +102,11 @@ def saddle() -> Surface:
         # f = x² − y²
         return x * x - y * y
 
-    def grad(p):
-        x, y = _xy(p)
+    def grad(x, y):
         # ∇f = (2x, −2y)
-        return torch.stack([2 * x, -2 * y], dim=-1)
+        return 2 * x, -2 * y
 
-    return Surface("saddle", f, grad, (-1.8, 0.01), 0.05, Box(-2.0, 2.0, -2.0, 2.0), (), False)
+    return Surface("saddle", f, _field(grad), (-1.8, 0.01), 0.05, Box(-2.0, 2.0, -2.0, 2.0), (), False)
 
 
 HIMMELBLAU_MINIMA = ((3.0, 2.0), (-2.805118, 3.131312), (-3.779310, -3.283186), (3.584428, -1.848126))
@@ -110,13 +120,12 @@ def himmelblau() -> Surface:
         # f = (x² + y − 11)² + (x + y² − 7)²
         return (x * x + y - 11) ** 2 + (x + y * y - 7) ** 2
 
-    def grad(p):
-        x, y = _xy(p)
+    def grad(x, y):
         u, w = x * x + y - 11, x + y * y - 7
         # ∂f/∂x = 4 x u + 2 w,  ∂f/∂y = 2 u + 4 y w
-        return torch.stack([4 * x * u + 2 * w, 2 * u + 4 * y * w], dim=-1)
+        return 4 * x * u + 2 * w, 2 * u + 4 * y * w
 
-    return Surface("himmelblau", f, grad, (-0.3, -0.9), 0.01, Box(-5.0, 5.0, -5.0, 5.0),
+    return Surface("himmelblau", f, _field(grad), (-0.3, -0.9), 0.01, Box(-5.0, 5.0, -5.0, 5.0),
                    HIMMELBLAU_MINIMA, True)
 
 
