@@ -128,10 +128,10 @@ def update_latex(tr: OptimTrace, t: int) -> str:
     o, lr, hp = tr.optimizer, tr.lr, tr.hp
     s = t + 1  # the step number the bias correction uses
     theta, g, new = tr.points[t], tr.g[t], tr.points[t + 1]
-    lines = [rf"\theta_{{{t}}} &= {_vec(theta)} & g_{{{s}}} = \nabla f(\theta_{{{t}}}) &= {_vec(g)}"]
+    lines = [rf"\theta_{{{t}}} &&&= {_vec(theta)}", rf"g_{{{s}}} &= \nabla f(\theta_{{{t}}}) &&= {_vec(g)}"]
     lam = hp.get("weight_decay", 0.0)
     if o in ("sgd", "momentum", "nesterov", "rmsprop", "adam") and lam:
-        lines.append(rf"&& g_{{{s}}} \leftarrow g_{{{s}}} + {_v(lam)}\,\theta_{{{t}}} &= {_vec(g + lam * theta)}")
+        lines.append(rf"g_{{{s}}} &\leftarrow g_{{{s}}} + {_v(lam)}\,\theta_{{{t}}} &&= {_vec(g + lam * theta)}")
     if o in ("momentum", "nesterov"):
         mu = hp["momentum"]
         first = r"\;(b_1 = g_1)" if t == 0 else ""
