@@ -9,7 +9,7 @@ a staged checkpoint is installed, so a bad, foreign or mismatched file changes n
 from __future__ import annotations
 
 import io
-from dataclasses import asdict, dataclass
+from dataclasses import MISSING, asdict, dataclass, fields
 
 import torch
 import torch.nn as nn
@@ -116,12 +116,19 @@ def _check_optimizer_state(optimizer: torch.optim.Optimizer) -> None:
                                  reason=f"optimizer.{name}")
 
 
+def _with_defaults(saved: dict, config) -> dict:
+    """A checkpoint saved before a setting existed (e.g. CnnConfig.dropout) has no value for it:
+    it was trained with that setting's default."""
+    defaults = {f.name: f.default for f in fields(config) if f.default is not MISSING}
+    return {**defaults, **saved}
+
+
 def _check_settings(blob: dict, task: Task, optim: TrainConfig) -> None:
     if blob["task"] != task.kind:
         raise TrainError("wrong_task", f"This checkpoint is for the {blob['task']!r} task, not "
                          f"{task.kind!r}.", expected=task.kind, got=str(blob["task"]))
     mine = {**config_dict(task.config), **{f"optim.{k}": v for k, v in asdict(optim).items()}}
-    theirs = {**blob["config"], **{f"optim.{k}": v for k, v in blob["optim"].items()}}
+    theirs = {**_with_defaults(blob["config"], task.config), **{f"optim.{k}": v for k, v in blob["optim"].items()}}
     differ = sorted(k for k in set(mine) | set(theirs) if mine.get(k, "∅") != theirs.get(k, "∅"))
     if differ:
         raise TrainError("mismatch", "The checkpoint was trained with other settings: "

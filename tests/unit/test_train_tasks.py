@@ -493,3 +493,19 @@ def test_models_start_from_the_seed():
             assert torch.equal(p, q), name
         assert any(not torch.equal(p, r) for p, r in zip(a.parameters(), c.parameters()))
         assert isinstance(a, nn.Module)
+
+
+def test_a_checkpoint_saved_before_the_new_fields_existed_is_accepted_on_upload():
+    """engine.lab.checkpoints reads a missing setting as its default (the run was trained with it),
+    and still refuses a setting that really differs."""
+    from engine.lab import checkpoints
+
+    task = CnnTask(CnnConfig(batch_size=64))
+    optim = TrainConfig()
+    old = {k: v for k, v in config_dict(task.config).items() if k not in ("train_size", "dropout")}
+    blob = {"task": "cnn", "config": old, "optim": config_dict(optim), "step": 0}
+    checkpoints._check_settings(blob, task, optim)  # no error
+    blob["config"] = {**old, "dropout": 0.5}
+    with pytest.raises(TrainError) as info:
+        checkpoints._check_settings(blob, task, optim)
+    assert info.value.params["fields"] == ["dropout"]
