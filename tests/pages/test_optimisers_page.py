@@ -89,6 +89,10 @@ def test_chinese_smoke():
     for english in ("The race", "Too small crawls", "Learning-rate schedules", "Step under the cursor",
                     lessons.section("optimisers", "intuition", "en")[:60]):
         assert english not in text
+    # a rerun in Chinese after a control change (choices are labelled alike in both languages)
+    at.selectbox(key="opt_surface").set_value("rosenbrock").run()
+    _ok(at)
+    assert "Rosenbrock 山谷" in _text(at) and "⟦" not in _text(at)
 
 
 def test_the_cnn_plane_is_computed_on_demand_and_says_what_it_is(monkeypatch):

@@ -15,6 +15,7 @@ from engine.models.cnn import checkpoint_mtime
 from engine.ops import landscape as ls
 from engine.ops.optim import OPTIMIZERS, Box, OptimError, OptimTrace, run, torch_gap
 from engine.ops.surfaces import SURFACES, Surface, SurfaceGrid, check_start, grid, surface
+from figures.optim import NAMES
 from widgets.i18n import T
 
 t = T("optimisers")
@@ -37,9 +38,16 @@ class Settings:
     which: tuple[str, ...]
 
 
+# Choices are labelled the same in every language (formulas and the optimisers' own names): a keyed
+# picker keeps showing the old label of its choice after the language changes (see views/cnn.py)
+SURFACE_LABELS = {"quadratic": "½(x² + κy²)", "rosenbrock": "Rosenbrock (1 − x)² + 100(y − x²)²",
+                  "saddle": "x² − y²", "himmelblau": "Himmelblau (x² + y − 11)² + (x + y² − 7)²",
+                  "cnn": "CNN: L(θ* + aδ + bη)"}
+
+
 def names() -> dict[str, str]:
-    """The optimisers' names in the learner's language (SGD, Adam … stay as they are)."""
-    return {o: t(f"opt_{o}") for o in OPTIMIZERS}
+    """The optimisers' names, as torch and the literature write them, in every language."""
+    return dict(NAMES)
 
 
 # ----- the CNN's plane: once per server and checkpoint ---------------------------------------------------
@@ -126,7 +134,7 @@ def controls() -> Settings:
     """The surface, κ, the start, η, the steps and the optimisers, each checked on the server."""
     left, mid, right = st.columns([3, 2, 2], gap="medium", vertical_alignment="bottom")
     with left:
-        name = st.selectbox(t("surface"), CHOICES, format_func=lambda c: t(f"surface_{c}"), key="opt_surface",
+        name = st.selectbox(t("surface"), CHOICES, format_func=SURFACE_LABELS.get, key="opt_surface",
                             help=t("surface_help"))
     if name not in CHOICES:
         _stop(t("err_unknown_surface", surface=name))
