@@ -117,6 +117,10 @@ def overlay_charts(runs: Sequence[Shown]) -> None:
                         key="reg_fig_accuracy")
 
 
+def _pct(v: float | None) -> str:
+    return "—" if v is None else f"{100 * v:.1f} %"
+
+
 def _row(r: Shown) -> dict:
     train, evals = r.metrics.last_train, r.metrics.evals
     best = min(evals, key=lambda e: e.held_out_loss) if evals else None
@@ -125,11 +129,10 @@ def _row(r: Shown) -> dict:
     held = last.held_out_accuracy if last is not None else None
     return {t("col_run"): r.number, t("col_switches"): r.label,
             t("col_steps"): r.metrics.last_train.step if train is not None else 0,
-            t("col_train_acc"): round(acc, 3) if acc is not None else None,
-            t("col_held_acc"): round(held, 3) if held is not None else None,
-            t("col_gap"): round(acc - held, 3) if acc is not None and held is not None else None,
-            t("col_best_loss"): f"{best.held_out_loss:.3f} @ {best.step}" if best else None,
-            t("col_last_loss"): round(last.held_out_loss, 3) if last is not None else None}
+            t("col_train_acc"): _pct(acc), t("col_held_acc"): _pct(held),
+            t("col_gap"): _pct(acc - held) if acc is not None and held is not None else "—",
+            t("col_best_loss"): f"{best.held_out_loss:.3f} @ {best.step}" if best else "—",
+            t("col_last_loss"): f"{last.held_out_loss:.3f}" if last is not None else "—"}
 
 
 def runs_table(runs: Sequence[Shown]) -> None:
