@@ -4,6 +4,7 @@ each optimiser's walk cached per settings so moving the step cursor recomputes n
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 
@@ -54,19 +55,22 @@ def names() -> dict[str, str]:
 
 @st.cache_resource(show_spinner=False)
 def _plane_store(mtime: float | None) -> dict:
-    """A holder filled below: the progress bar must be drawn outside any cached function."""
-    return {}
+    """A holder filled below (the progress bar must be drawn outside any cached function); its
+    lock makes a second session that asks meanwhile wait for the first one's plane."""
+    return {"lock": threading.Lock()}
 
 
 def cnn_plane() -> ls.Landscape:
     """The shipped CNN's loss plane, computed on first use (with a progress bar), then shared."""
     store = _plane_store(checkpoint_mtime())
-    if "land" not in store:
-        bar = st.progress(0.0, text=t("plane_progress", done=0, total=ls.GRID_N))
-        t0 = time.perf_counter()
-        land = ls.cnn_landscape(progress=lambda d, n: bar.progress(d / n, text=t("plane_progress", done=d, total=n)))
-        store.update(land=land, seconds=time.perf_counter() - t0)
-        bar.empty()
+    with store["lock"]:
+        if "land" not in store:
+            bar = st.progress(0.0, text=t("plane_progress", done=0, total=ls.GRID_N))
+            t0 = time.perf_counter()
+            land = ls.cnn_landscape(
+                progress=lambda d, n: bar.progress(d / n, text=t("plane_progress", done=d, total=n)))
+            store.update(land=land, seconds=time.perf_counter() - t0)
+            bar.empty()
     return store["land"]
 
 
