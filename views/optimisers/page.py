@@ -27,6 +27,7 @@ from views.optimisers.parts import (
     sweep,
     t,
     the_surface,
+    why,
 )
 from widgets.blocks import show_code, torch_check
 
@@ -65,24 +66,17 @@ cursor = min(cursor, max(done - 1, 0))
 label = names()
 fig_left, fig_right = st.columns([3, 2], gap="medium")
 with fig_left:
-    st.plotly_chart(fo.race_figure(contour_grid(s.surface, s.kappa, plane_key(s)), traces, cursor, log=surf.log_contours,
-                                   minima=surf.minima, names=label, title=t("race_title"),
-                                   z_title=t("z_log") if surf.log_contours else "f"), key="opt_race")
+    contours = contour_grid(s.surface, s.kappa, plane_key(s))
+    st.plotly_chart(fo.race_figure(contours, traces, cursor, log=surf.log_contours, minima=surf.minima, names=label,
+                                   title=t("race_title"), z_title=t("z_log") if surf.log_contours else "f"),
+                    key="opt_race")
 with fig_right:
     st.plotly_chart(fo.loss_figure(traces, cursor, names=label, title=t("loss_title"), x_title=t("axis_step")),
                     key="opt_loss")
 
-
-
-def why(tr) -> str:
-    """The reason a walk stopped, in words: on the CNN's plane the box is the computed square."""
-    reason = tr.diverged.reason
-    return t("why_edge" if reason == "box" and s.surface == "cnn" else f"why_{reason}")
-
-
 for tr in traces:
     if tr.diverged is not None:
-        st.warning(t("diverged", name=label[tr.optimizer], step=tr.diverged.step, why=why(tr)))
+        st.warning(t("diverged", name=label[tr.optimizer], step=tr.diverged.step, why=why(s, tr)))
 table = pd.DataFrame({
     t("col_optimiser"): [label[tr.optimizer] for tr in traces],
     t("col_steps"): [tr.steps_done for tr in traces],
@@ -117,7 +111,7 @@ st.plotly_chart(fo.loss_figure(runs, None, names=lr_names, title=t("sweep_title"
                                x_title=t("axis_step")), key="opt_sweep")
 for lr_name, tr in zip(lr_names, runs, strict=True):
     if tr.diverged is not None:
-        st.warning(t("sweep_diverged", lr=lr_name, step=tr.diverged.step, why=why(tr)))
+        st.warning(t("sweep_diverged", lr=lr_name, step=tr.diverged.step, why=why(s, tr)))
     else:
         st.markdown(t("sweep_ran", lr=lr_name, steps=tr.steps_done, loss=f"{float(tr.losses[-1]):.4g}",
                       moved=f"{tr.moved:.3g}"))

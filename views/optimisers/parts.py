@@ -123,6 +123,12 @@ def sweep(s: Settings, optimizer: str) -> list[OptimTrace]:
     return [walk(optimizer, s.surface, s.kappa, s.start, s.lr * k, s.steps, plane_key(s)) for k in SWEEP]
 
 
+def why(s: Settings, tr: OptimTrace) -> str:
+    """The reason a walk stopped, in words: on the CNN's plane the box is the computed square."""
+    reason = tr.diverged.reason
+    return t("why_edge" if reason == "box" and s.surface == "cnn" else f"why_{reason}")
+
+
 def check_gap(s: Settings) -> float:
     return max(gap(o, s.surface, s.kappa, s.start, s.lr, s.steps, plane_key(s)) for o in s.which)
 
