@@ -113,12 +113,8 @@ def hyper_parameters(optimizer: str, **hp) -> dict:
     return merged
 
 
-def gradient(f: Objective, theta: torch.Tensor, grad: Objective | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """f(θ) and ∇f(θ): by torch.autograd (the only thing not written out here), or by `grad`,
-    the analytic gradient when the caller has one (the same numbers, several times faster)."""
-    if grad is not None:
-        with torch.no_grad():
-            return f(theta), grad(theta)
+def gradient(f: Objective, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """f(θ) and ∇f(θ) by torch.autograd (the only thing not written out here)."""
     x = theta.detach().clone().requires_grad_(True)
     L = f(x)
     (g,) = torch.autograd.grad(L, x)
