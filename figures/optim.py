@@ -132,7 +132,7 @@ def update_latex(tr: OptimTrace, t: int) -> str:
     lam = hp.get("weight_decay", 0.0)
     if o in ("sgd", "momentum", "nesterov", "rmsprop", "adam") and lam:
         lines.append(rf"g_{{{s}}} &\leftarrow g_{{{s}}} + {_v(lam)}\,\theta_{{{t}}} &&= {_vec(g + lam * theta)}")
-    if o in ("momentum", "nesterov"):
+    if o in ("momentum", "nesterov") or (o == "sgd" and hp.get("momentum")):
         mu = hp["momentum"]
         first = r"\;(b_1 = g_1)" if t == 0 else ""
         lines.append(rf"b_{{{s}}} &= {_v(mu)}\, b_{{{t}}} + g_{{{s}}}{first} &&= {_vec(tr.velocity[t])}")
@@ -143,8 +143,12 @@ def update_latex(tr: OptimTrace, t: int) -> str:
     elif o == "rmsprop":
         a, eps = hp["alpha"], hp["eps"]
         lines.append(rf"v_{{{s}}} &= {_v(a)}\, v_{{{t}}} + {_v(1 - a)}\, g_{{{s}}}^2 &&= {_vec(tr.v[t])}")
-        lines.append(rf"\theta_{{{s}}} &= \theta_{{{t}}} - {_v(lr)}\,\frac{{g_{{{s}}}}}{{\sqrt{{v_{{{s}}}}} + {_v(eps)}}}"
-                     rf" &&= {_vec(new)}")
+        frac = rf"\frac{{g_{{{s}}}}}{{\sqrt{{v_{{{s}}}}} + {_v(eps)}}}"
+        if hp.get("momentum"):  # torch's RMSprop with momentum: a velocity of the scaled steps
+            lines.append(rf"b_{{{s}}} &= {_v(hp['momentum'])}\, b_{{{t}}} + {frac} &&= {_vec(tr.velocity[t])}")
+            lines.append(rf"\theta_{{{s}}} &= \theta_{{{t}}} - {_v(lr)}\, b_{{{s}}} &&= {_vec(new)}")
+        else:
+            lines.append(rf"\theta_{{{s}}} &= \theta_{{{t}}} - {_v(lr)}\,{frac} &&= {_vec(new)}")
     else:
         (b1, b2), eps = hp["betas"], hp["eps"]
         base = rf"\theta_{{{t}}}"

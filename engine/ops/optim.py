@@ -21,9 +21,10 @@ import torch
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw")
 
 # torch.optim's defaults; "momentum" and "nesterov" are torch's SGD with momentum = 0.9 (torch's own
-# SGD default is 0, which would make them plain SGD). AdamW's weight decay is torch's 0.01.
+# SGD default is 0, which would make them plain SGD; "sgd" keeps 0 and, as torch's SGD, takes a
+# momentum too). AdamW's weight decay is torch's 0.01.
 DEFAULTS: dict[str, dict] = {
-    "sgd": {"weight_decay": 0.0},
+    "sgd": {"momentum": 0.0, "weight_decay": 0.0},
     "momentum": {"momentum": 0.9, "weight_decay": 0.0},
     "nesterov": {"momentum": 0.9, "weight_decay": 0.0},
     "rmsprop": {"alpha": 0.99, "eps": 1e-8, "momentum": 0.0, "weight_decay": 0.0},
@@ -221,7 +222,9 @@ def run(optimizer: str, f: Objective, start, lr: float, steps: int, box: Box | N
     _check_run(lr, steps)
     theta = torch.tensor([float(start[0]), float(start[1])], dtype=torch.float64)
     state = {"nesterov": optimizer == "nesterov", "decoupled": optimizer == "adamw"}
-    names = STATE[optimizer] if optimizer != "rmsprop" or not hp["momentum"] else ("v", "velocity")
+    names = STATE[optimizer]
+    if optimizer in ("sgd", "rmsprop") and hp["momentum"]:  # torch's SGD and RMSprop take a momentum too
+        names = (*names, "velocity")
     points, losses, grads, kept = [theta], [], [], {n: [] for n in names}
     diverged = None
     for t in range(1, steps + 1):

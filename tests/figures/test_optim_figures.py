@@ -71,6 +71,10 @@ def test_update_latex_writes_the_traces_numbers():
     for o in OPTIMIZERS:
         tr = run(o, s.f, s.start, 0.1, 3, grad=s.grad)
         assert fo._v(float(tr.points[2, 0])) in fo.update_latex(tr, 1)
+    for o, hp in [("sgd", {"momentum": 0.5}), ("rmsprop", {"momentum": 0.5})]:
+        tr = run(o, s.f, s.start, 0.1, 3, grad=s.grad, **hp)
+        text = fo.update_latex(tr, 1)
+        assert r"b_{2} &= 0.5\, b_{1}" in text and fo._v(float(tr.velocity[1, 1])) in text
     wd = run("sgd", s.f, s.start, 0.1, 2, grad=s.grad, weight_decay=0.5)
     assert r"\leftarrow g_{1} + 0.5" in fo.update_latex(wd, 0)
 

@@ -61,6 +61,7 @@ def test_equal_to_torch_optim_over_200_steps(optimizer, case):
 
 @pytest.mark.parametrize("optimizer,hp", [
     ("sgd", {"weight_decay": 0.1}),
+    ("sgd", {"momentum": 0.5}),  # torch's SGD(momentum=0.5), as "momentum" with μ = 0.5
     ("momentum", {"momentum": 0.5, "weight_decay": 0.05}),
     ("nesterov", {"momentum": 0.99}),
     ("rmsprop", {"alpha": 0.9, "eps": 1e-3}),
@@ -94,7 +95,7 @@ def test_defaults_are_torch_optims():
 
 @pytest.mark.parametrize("call,code", [
     (lambda: trajectory("adagrad", tilted, (0, 0), 0.1, 3), "unknown_optimizer"),
-    (lambda: trajectory("sgd", tilted, (0, 0), 0.1, 3, momentum=0.9), "unknown_hp"),
+    (lambda: trajectory("sgd", tilted, (0, 0), 0.1, 3, alpha=0.9), "unknown_hp"),
     (lambda: trajectory("adam", tilted, (0, 0), 0.1, 3, beta1=0.9), "unknown_hp"),
     (lambda: trajectory("adam", tilted, (0, 0), 0.0, 3), "bad_lr"),
     (lambda: trajectory("adam", tilted, (0, 0), -0.1, 3), "bad_lr"),
@@ -166,6 +167,14 @@ def test_too_small_a_learning_rate_crawls():
     good = run("sgd", s.f, s.start, 0.1, 100)
     assert slow.diverged is None and 100 * slow.moved < good.moved
     assert float(good.losses[-1]) < 1e-6 < float(slow.losses[-1])
+
+
+def test_sgd_with_a_momentum_is_the_momentum_optimiser():
+    a = run("sgd", smooth, (0.3, 0.7), 0.05, 30, momentum=0.7)
+    b = run("momentum", smooth, (0.3, 0.7), 0.05, 30, momentum=0.7)
+    assert torch.equal(a.points, b.points) and torch.equal(a.velocity, b.velocity)
+    assert run("sgd", smooth, (0.3, 0.7), 0.05, 3).velocity is None
+    assert run("rmsprop", smooth, (0.3, 0.7), 0.05, 3, momentum=0.5).velocity.shape == (3, 2)
 
 
 def test_hyper_parameters_merge_defaults():
