@@ -111,7 +111,20 @@ def hyper_parameters(optimizer: str, **hp) -> dict:
             raise OptimError("unknown_hp", f"{optimizer} has no hyper-parameter {name!r}; it takes "
                              f"{', '.join(merged)}", optimizer=optimizer, name=name, known=", ".join(merged))
         merged[name] = tuple(float(b) for b in value) if name == "betas" else float(value)
+    _check_values(optimizer, merged)
     return merged
+
+
+def _check_values(optimizer: str, hp: dict) -> None:
+    """The ranges torch.optim itself accepts (it raises ValueError outside them)."""
+    bad = [n for n in ("momentum", "alpha", "eps", "weight_decay") if n in hp and not hp[n] >= 0]
+    if "betas" in hp and (len(hp["betas"]) != 2 or not all(0 <= b < 1 for b in hp["betas"])):
+        bad.append("betas")
+    if optimizer == "nesterov" and not hp["momentum"] > 0:  # torch: Nesterov needs a momentum
+        bad.append("momentum")
+    if bad:
+        raise OptimError("bad_hp", f"{optimizer}: {bad[0]} = {hp[bad[0]]!r} is out of range",
+                         optimizer=optimizer, name=bad[0], value=repr(hp[bad[0]]))
 
 
 def gradient(f: Objective, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
