@@ -22,7 +22,7 @@ from widgets.i18n import T
 t = T("optimisers")
 CHOICES = (*SURFACES, "cnn")
 KAPPAS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
-STEPS = (10, 300, 80)  # slider: low, high, default
+STEPS = (10, 300, 60)  # slider: low, high, default
 GRID_N = 81  # contour grid of the analytic surfaces (81² values: the figure stays ~100 kB)
 SWEEP = (0.1, 1.0, 10.0)  # the learning rates of the crawl / diverge comparison, × the learner's
 
