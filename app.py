@@ -37,6 +37,13 @@ pages = {
         st.Page("views/transformer/page.py", title=t("nav_transformer"), icon=":material/layers:",
                 url_path="transformer"),
     ],
+    t("nav_learn_group"): [
+        st.Page("views/loss/page.py", title=t("nav_loss"), icon=":material/trending_down:", url_path="loss"),
+        st.Page("views/backprop/page.py", title=t("nav_backprop"), icon=":material/undo:", url_path="backprop"),
+        st.Page("views/optimisers/page.py", title=t("nav_optimisers"), icon=":material/route:",
+                url_path="optimisers"),
+        st.Page("views/knobs/page.py", title=t("nav_knobs"), icon=":material/tune:", url_path="training-knobs"),
+    ],
     t("nav_formula_group"): [
         st.Page("views/playground/page.py", title=t("nav_playground"), icon=":material/function:", url_path="playground"),
         st.Page("views/errata/page.py", title=t("nav_errata"), icon=":material/rule:", url_path="errata"),
