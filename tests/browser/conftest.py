@@ -67,6 +67,7 @@ LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 PAGES = {"home": "/", "conv": "/convolution", "pooling": "/pooling", "cnn": "/cnn", "rnn": "/rnn",
          "lstm": "/lstm", "gru": "/gru", "attention": "/attention", "multihead": "/multihead",
          "positional": "/positional", "transformer": "/transformer", "playground": "/playground",
+         "loss": "/loss", "backprop": "/backprop", "optimisers": "/optimisers", "knobs": "/training-knobs",
          "errata": "/errata", "train_cnn": "/train-cnn", "train_lstm": "/train-lstm",
          "train_transformer": "/train-transformer"}
 

@@ -10,7 +10,8 @@ import lessons
 
 # Sidebar order, as app.py builds st.navigation.
 ORDER = ["home", "conv", "pooling", "cnn", "rnn", "lstm", "gru", "attention", "multihead", "positional",
-         "transformer", "playground", "errata", "train_cnn", "train_lstm", "train_transformer"]
+         "transformer", "loss", "backprop", "optimisers",
+         "knobs", "playground", "errata", "train_cnn", "train_lstm", "train_transformer"]
 ZH = lessons.LANGS["zh"]  # 简体中文
 EN = lessons.LANGS["en"]
 # README screenshots (only under `make screenshots`): page → (file in assets/screenshots, heading key)
