@@ -183,7 +183,8 @@ def se_grad_latex(tr: LossTrace) -> str:
 def underflow_latex(u: UnderflowStudy) -> str:
     """Where the float32 softmax breaks: p_y = e^{−g}/Σ, 0 once e^{−g} is below half the smallest float32."""
     return (r"\begin{aligned}"
-            r"p_y &= \frac{e^{z_y - m}}{\sum_j e^{z_j - m}},\quad m = \max_j z_j,\quad g = m - z_y \\"
+            r"p_y &= \frac{e^{z_y - m}}{\sum_j e^{z_j - m}},\quad m = \max_j z_j \\"
+            r"g &= m - z_y \\"
             r"\log p_y &= z_y - \Big(m + \log \textstyle\sum_j e^{z_j - m}\Big) \\"
             r"&= -g - \log \textstyle\sum_j e^{z_j - m} \\"
             rf"g \ge {u.break_gap:.3f} &\ \Rightarrow\ p_y^{{\,\mathrm{{float32}}}} = 0 \\"

@@ -28,10 +28,10 @@ def preprocess_section() -> None:
     s, c = 255 / stats.sigma, stats.mu / stats.sigma
     st.latex(r"x_{\text{raw}}\in[0,255],\quad x = \tfrac{x_{\text{raw}}}{255},\quad "
              r"x = \tfrac{x_{\text{raw}}-\mu}{\sigma}\qquad z_1 = W_1 \star x + b_1")
-    st.latex(rf"\mu = {stats.mu:.2f},\ \ \sigma = {stats.sigma:.2f}:\qquad "
-             rf"z_1^{{\text{{std}}}} = \tfrac{{255}}{{\sigma}}\,\bigl(W_1\star\tfrac{{x_{{\text{{raw}}}}}}{{255}}\bigr)"
-             rf" - \tfrac{{\mu}}{{\sigma}}\textstyle\sum W_1 + b_1 = {s:.3f}\,\bigl(W_1\star\tfrac{{x_{{\text{{raw}}}}}}{{255}}\bigr)"
-             rf" - {c:.3f}\textstyle\sum W_1 + b_1")
+    st.latex(rf"\begin{{aligned}}\mu &= {stats.mu:.2f},\ \ \sigma = {stats.sigma:.2f} \\"
+             rf"z_1^{{\text{{std}}}} &= \tfrac{{255}}{{\sigma}}\,\bigl(W_1\star\tfrac{{x_{{\text{{raw}}}}}}{{255}}\bigr)"
+             rf" - \tfrac{{\mu}}{{\sigma}}\textstyle\sum W_1 + b_1 \\ &= {s:.3f}\,\bigl(W_1\star\tfrac{{x_{{\text{{raw}}}}}}{{255}}\bigr)"
+             rf" - {c:.3f}\textstyle\sum W_1 + b_1\end{{aligned}}")
     parts.guard("knobs_pre_source", "digit", options=SOURCES)
     source = st.segmented_control(t("pre_source"), SOURCES, required=True,
                                   format_func=parts.labels(SOURCES, "pre_src_"), key="knobs_pre_source")
@@ -98,8 +98,8 @@ def norm_section() -> None:
     with left:
         st.markdown(t(f"norm_stat_{mode}", n=n, c=c, h=h, w=w, count=f"{count:,}", N=N, C=C, H=H, W=W))
         st.latex(rf"\mu = {mu:.4f},\ \ \sigma^2 = {var:.4f}")
-        st.latex(rf"\hat x_{{{n},{c},{h},{w}}} = \frac{{{x:.4f} - ({mu:.4f})}}{{\sqrt{{{var:.4f} + 10^{{-5}}}}}}"
-                 rf" = {xh:.4f}")
+        st.latex(rf"\begin{{aligned}}\hat x_{{{n},{c},{h},{w}}} &= \frac{{{x:.4f} - ({mu:.4f})}}{{\sqrt{{{var:.4f} + 10^{{-5}}}}}}"
+                 rf" \\ &= {xh:.4f}\end{{aligned}}")
     with right:
         st.plotly_chart(parts.norm_picture(mode, n, c, h * W + w, (SHOW_N, SHOW_C), t.lang), key="knobs_norm_fig")
     st.caption(t("norm_pic_note", N=N, C=C, n_last=SHOW_N - 1, c_last=SHOW_C - 1))

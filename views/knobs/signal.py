@@ -32,11 +32,12 @@ def batch_section() -> None:
     B = st.select_slider(t("B_label"), sizes, key="knobs_B", help=t("B_help"))
     k = sizes.index(B)
     N, tr, law, got = study.N, study.tr_sigma, float(study.predicted[k]), float(study.measured[k])
-    left, right = st.columns([2, 3], gap="large", vertical_alignment="center")
+    left, right = st.columns([2, 3], gap="medium", vertical_alignment="center")
     with left:
-        st.latex(rf"\frac{{N-B}}{{B\,(N-1)}}\operatorname{{tr}}\Sigma = \frac{{{N}-{B}}}{{{B}\cdot{N - 1}}}"
-                 rf"\cdot {tr:.4f} = {law:.4g}")
-        st.latex(rf"\frac{{1}}{{M}}\sum_{{m=1}}^{{M}}\lVert g_{{B}}^{{(m)}} - g\rVert^2 = {got:.4g}\quad(M = {study.M[k]:,})")
+        st.latex(rf"\begin{{aligned}}\frac{{N-B}}{{B\,(N-1)}}\operatorname{{tr}}\Sigma &= \frac{{{N}-{B}}}{{{B}\cdot{N - 1}}}"
+                 rf" \\ &\quad\cdot {tr:.4f} = {law:.4g}\end{{aligned}}")
+        st.latex(rf"\begin{{aligned}}\frac{{1}}{{M}}\sum_{{m=1}}^{{M}}\lVert g_{{B}}^{{(m)}} - g\rVert^2 &= {got:.4g}"
+                 rf" \\ M &= {study.M[k]:,}\end{{aligned}}")
         st.markdown(t("noise_numbers", ratio=f"{got / law:.2f}", slope=f"{study.slope:.2f}".replace("-", "−"),
                       law_slope=f"{study.law_slope:.2f}".replace("-", "−"),
                       g=f"{study.g_norm:.3g}", tr=f"{tr:.3g}", rel=f"{(law / study.g_norm ** 2) ** 0.5:.2g}",

@@ -77,7 +77,7 @@ for name, metric, loss_tex, grad_tex, grad, title in (
 ):
     st.subheader(t(f"{name}_header"))
     st.markdown(t.section(name))
-    text, fig = st.columns([1, 1], gap="large", vertical_alignment="center")
+    text, fig = st.columns([3, 2], gap="medium", vertical_alignment="center")
     with text:
         with st.container(key=f"loss_metric_{name}"):
             st.metric(metric, f"{(tr.L_ce if name == 'ce' else tr.L_se):.6g}")
@@ -110,7 +110,7 @@ c1.metric(t("metric_equal64"), f"{u.equal64:.1e}")
 c2.metric(t("metric_subnormal"), f"{u.subnormal_gap:.3f}")
 c3.metric(t("metric_break"), f"{u.break_gap:.3f}")
 st.caption(t("equal64_note", delta=f"{u.equal64:.1e}"))
-text, fig = st.columns([1, 1], gap="large", vertical_alignment="center")
+text, fig = st.columns([3, 2], gap="medium", vertical_alignment="center")
 with text:
     st.latex(fl.underflow_latex(u))
     st.caption(t("break_note", y=y, sub=f"{u.subnormal_gap:.3f}", brk=f"{u.break_gap:.3f}"))

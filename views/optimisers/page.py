@@ -92,10 +92,9 @@ st.markdown(t.section("race"))
 # ----- the step under the cursor ----------------------------------------------------------------------
 st.header(t("step_header", t=cursor, s=cursor + 1))
 st.markdown(t.section("step"))
-cols = st.columns(2, gap="medium")
-for n, tr in enumerate(traces):
-    with cols[n % 2], st.container(border=True):
-        st.markdown(f"**{label[tr.optimizer]}**")
+# one tab per optimiser, each the page's full width (the written-out vectors need it)
+for tab, tr in zip(st.tabs([label[tr.optimizer] for tr in traces]) if traces else [], traces, strict=True):
+    with tab:
         if cursor < tr.steps_done:
             st.latex(fo.update_latex(tr, cursor))
         else:
