@@ -64,21 +64,27 @@ def button(lab, label: str):
     return lab.page.locator("[data-testid='stMain'] button").filter(has_text=ends).first
 
 
+def main_text(lab) -> str:
+    return lab.page.locator("[data-testid='stMain']").inner_text()
+
+
 def pause_and_resume(lab, lang: str) -> None:
     """Pause holds the step count; Resume (the start button while paused) makes it grow again."""
-    with lab.rerun():
+    # While a run trains, the live view redraws every second, so on a busy machine the page may
+    # never look settled: wait for the state line instead. A press that lands while the buttons
+    # are being redrawn can be lost: press again if the state has not changed.
+    for _ in range(3):
         button(lab, s("pause", lang)).click()
+        if until(lambda: s("state_paused", lang) in main_text(lab), 15):
+            break
     lab.wait_idle()
-    main = lab.page.locator("[data-testid='stMain']").inner_text()
-    assert s("state_paused", lang) in main
+    assert s("state_paused", lang) in main_text(lab)
     held = step_shown(lab, lang)
     time.sleep(HOLD_S)
     assert step_shown(lab, lang) == held, "steps went on while paused"
     resume = button(lab, s("resume", lang))
     assert resume.is_enabled(), "no enabled Resume button while paused"
-    with lab.rerun():
-        resume.click()
-    lab.wait_idle()
+    resume.click()  # training again: the live view redraws every second, so wait on the steps
     assert until(lambda: step_shown(lab, lang) > held, 30), "Resume did not continue the run"
 
 
