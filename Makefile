@@ -37,21 +37,24 @@ chromium:
 run: install
 	$(VENV)/bin/streamlit run app.py --server.port $(PORT)
 
-# Three pytest processes side by side, one torch thread each (the browser tests mostly wait on the
-# browser, so two of them share a core with little loss): the browser tests in two shards (each its
-# own server and Chromium) and everything else. Every log is printed; the exit code fails if any did.
+# Four pytest processes side by side, one torch thread each (much of every test's time is spent
+# waiting: on a browser, a server, an AppTest script thread or a worker process): the browser
+# tests in two shards (each its own server and Chromium), the AppTest page tests, and the unit and
+# figure tests. Every log is printed; the exit code fails if any did.
 BROWSER_A := tests/browser/test_language.py tests/browser/test_pages.py tests/browser/test_draw.py \
-             tests/browser/test_upload.py tests/browser/test_errata_browser.py
+             tests/browser/test_upload.py tests/browser/test_errata_browser.py tests/browser/test_knobs_browser.py
 BROWSER_B_SKIP := $(foreach f,$(BROWSER_A),--ignore=$(f))
 test: install-dev chromium
 	@mkdir -p artifacts; export NML_THREADS=1 OMP_NUM_THREADS=1; \
 	NML_TEST_SHARD=-a $(PY) -m pytest $(BROWSER_A) > artifacts/pytest-browser-a.log 2>&1 & a=$$!; \
 	NML_TEST_SHARD=-b $(PY) -m pytest tests/browser $(BROWSER_B_SKIP) > artifacts/pytest-browser-b.log 2>&1 & b=$$!; \
-	$(PY) -m pytest --ignore=tests/browser; rest=$$?; \
-	wait $$a; sa=$$?; wait $$b; sb=$$?; \
+	$(PY) -m pytest tests/pages > artifacts/pytest-pages.log 2>&1 & p=$$!; \
+	$(PY) -m pytest tests/unit tests/figures; rest=$$?; \
+	wait $$p; sp=$$?; wait $$a; sa=$$?; wait $$b; sb=$$?; \
+	echo "----- page tests -----"; cat artifacts/pytest-pages.log; \
 	echo "----- browser tests (a) -----"; cat artifacts/pytest-browser-a.log; \
 	echo "----- browser tests (b) -----"; cat artifacts/pytest-browser-b.log; \
-	exit $$(( rest != 0 || sa != 0 || sb != 0 ))
+	exit $$(( rest != 0 || sp != 0 || sa != 0 || sb != 0 ))
 
 lint: install-dev
 	$(PY) -m ruff check .

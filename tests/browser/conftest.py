@@ -365,6 +365,7 @@ class Lab:
         assert radio.count() == 1, (
             f"{path}: the shared sidebar (language switch) is missing, so app.py did not run; "
             f"navigation shows {self.nav_labels()}")
+        assert_formulas_fit(self.page)  # every page a test opens: its formulas fit as it opens
 
     @contextlib.contextmanager
     def rerun(self):
