@@ -23,6 +23,7 @@ import torch.nn.functional as F
 
 from engine.limits import check_float
 from engine.ops.conv import conv2d, convolve2d, relu
+from engine.ops.loss import cross_entropy, cross_entropy_grad, softmax
 from engine.ops.pooling import MaxPoolTrace, max_pool2d_trace
 
 LAYERS = ("conv1", "conv2", "conv3", "fc1", "fc2")
@@ -82,11 +83,9 @@ def forward(P: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor) -> For
     a4 = relu(z4)
     # z5 = a4 W5ᵀ + b5
     z5 = a4 @ P["fc2.weight"].T + P["fc2.bias"]
-    # log p_k = z_k − log Σ_j exp(z_j)  (log-sum-exp: no overflow)
-    log_p = z5 - torch.logsumexp(z5, dim=1, keepdim=True)
-    # L = (1/N) Σ_n −log p[n, y_n]
-    loss = float(-log_p.gather(1, y.view(-1, 1)).mean()) + 0.0  # + 0.0: never show −0.0
-    return Forward(x, z1, a1, pool1, z2, a2, pool2, z3, a3, f, z4, a4, z5, log_p.exp(), loss)
+    # L = (1/N) Σ_n −log softmax(z5[n])[y_n]  (engine.ops.loss: log-sum-exp, no overflow)
+    loss = float(cross_entropy(z5, y)) + 0.0  # + 0.0: never show −0.0
+    return Forward(x, z1, a1, pool1, z2, a2, pool2, z3, a3, f, z4, a4, z5, softmax(z5), loss)
 
 
 @dataclass(frozen=True)
@@ -171,9 +170,8 @@ class CNNBackward:
 def backward(P: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor) -> CNNBackward:
     """Forward, then every stage of the backward pass with the weights P (params_of)."""
     fw = forward(P, x, y)
-    N = x.shape[0]
     # ∂L/∂z5 = (p − y)/N: softmax with cross-entropy, averaged over the batch
-    dL_dz5 = (fw.p - F.one_hot(y, fw.p.shape[1]).to(fw.p.dtype)) / N
+    dL_dz5 = cross_entropy_grad(fw.z5, y)
     fc2 = dense_backward(dL_dz5, fw.a4, P["fc2.weight"])
     dL_dz4 = relu_backward(fc2.d_in, fw.z4)
     fc1 = dense_backward(dL_dz4, fw.f, P["fc1.weight"])
