@@ -44,6 +44,15 @@ pages = {
                 url_path="optimisers"),
         st.Page("views/knobs/page.py", title=t("nav_knobs"), icon=":material/tune:", url_path="training-knobs"),
     ],
+    t("nav_real_group"): [
+        st.Page("views/real_encoder/page.py", title=t("nav_minilm"), icon=":material/hub:", url_path="minilm"),
+        st.Page("views/real_replay/page.py", title=t("nav_minilm_replay"), icon=":material/fact_check:",
+                url_path="minilm-replay"),
+        st.Page("views/real_lm/page.py", title=t("nav_smollm"), icon=":material/chat:", url_path="smollm"),
+        st.Page("views/real_inside/page.py", title=t("nav_smollm_inside"), icon=":material/manage_search:",
+                url_path="smollm-inside"),
+        st.Page("views/real_gguf/page.py", title=t("nav_gguf"), icon=":material/compress:", url_path="gguf"),
+    ],
     t("nav_formula_group"): [
         st.Page("views/playground/page.py", title=t("nav_playground"), icon=":material/function:", url_path="playground"),
         st.Page("views/errata/page.py", title=t("nav_errata"), icon=":material/rule:", url_path="errata"),
