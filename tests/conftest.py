@@ -37,3 +37,37 @@ def _no_installed_datasets(no_dataset_dir, monkeypatch):
 
     monkeypatch.setattr(digits, "FASHION_DIR", no_dataset_dir)
     monkeypatch.delenv("NML_DATA_DIR", raising=False)
+
+
+# The pretrained models of the "Real models" section, loaded at most once per pytest process and
+# shared by every test that asks (installed by `make test` from requirements-models.txt).
+@pytest.fixture(scope="session")
+def minilm_ref():
+    """transformers' MiniLM (eval, float32, eager attention): .tokenizer, .model."""
+    from engine.models import pretrained
+
+    return pretrained.minilm_reference()
+
+
+@pytest.fixture(scope="session")
+def smollm_tok():
+    """SmolLM2's tokenizer, built from the GGUF file."""
+    from engine.models import pretrained
+
+    return pretrained.smollm_tokenizer()
+
+
+@pytest.fixture(scope="session")
+def smollm():
+    """SmolLM2's weights read by our own engine (engine.models.smollm.load)."""
+    from engine.models import smollm as lm
+
+    return lm.load()
+
+
+@pytest.fixture(scope="session")
+def smollm_ref():
+    """transformers' LlamaForCausalLM from the GGUF file (≈25 s): load it in as few tests as possible."""
+    from engine.models import pretrained
+
+    return pretrained.smollm_reference()
