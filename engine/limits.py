@@ -33,9 +33,10 @@ BOUNDS: dict[str, Bound] = {
     "hidden_size": Bound(1, 256),
     "input_size": Bound(1, 512),
     # attention, positional encodings, Transformer blocks
-    "d_model": Bound(1, 256),
+    # d_model and d_ff reach MiniLM's real 384 and 1536 (the MiniLM replay page, views/real_replay/)
+    "d_model": Bound(1, 384),
     "num_heads": Bound(1, 16),
-    "d_ff": Bound(1, 1024),
+    "d_ff": Bound(1, 1536),
     "tokens": Bound(1, 128),
     "max_len": Bound(1, 512),
     "position_shift": Bound(-512, 512),
@@ -61,6 +62,16 @@ BOUNDS: dict[str, Bound] = {
     "init_depth": Bound(2, 30),
     # the optimisers page (views/optimisers/): the steps of a race on a 2-D surface
     "optim_steps": Bound(1, 1000),
+    # the language model's next token (views/real_lm/): prompt length in tokens, tokens generated
+    # per press, the whole continuation kept, top-k
+    "prompt_tokens": Bound(1, 128),
+    "generate_tokens": Bound(1, 20),
+    "continuation_tokens": Bound(0, 64),
+    "top_k": Bound(1, 49_152),
+    # the MiniLM replay page (views/real_replay/): the learner's text in characters, and in WordPiece
+    # tokens with [CLS] and [SEP] (longer text is truncated, with a message)
+    "minilm_chars": Bound(1, 1000),
+    "minilm_tokens": Bound(3, 64),
 }
 
 
@@ -95,6 +106,8 @@ MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 # Pillow's decompression-bomb guard: images above this many pixels are refused.
 MAX_IMAGE_PIXELS = 4096 * 4096
 MAX_KERNEL_ABS = 100.0
+# the language model's next token (views/real_lm/): characters read from a prompt before tokenizing
+MAX_PROMPT_CHARS = 2000
 
 
 def check(name: str, value: int) -> int:
