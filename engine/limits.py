@@ -72,6 +72,11 @@ BOUNDS: dict[str, Bound] = {
     # tokens with [CLS] and [SEP] (longer text is truncated, with a message)
     "minilm_chars": Bound(1, 1000),
     "minilm_tokens": Bound(3, 64),
+    # the MiniLM encoder page (views/real_encoder/) reads its sentence(s) with the same two bounds;
+    # its similarity section compares at most minilm_sentences sentences, each cut at minilm_seq
+    # tokens (the model's max_seq_length, sentence_bert_config.json)
+    "minilm_sentences": Bound(2, 8),
+    "minilm_seq": Bound(3, 256),
 }
 
 
