@@ -15,25 +15,32 @@ st.markdown(t.section("intro"))
 
 st.header(t("map_header"))
 LESSONS = [
-    # (group key, [(lesson key, page path or None when coming)])
+    # (group key, [(lesson key, page path or None when coming)]), in the sidebar's order
     ("group_cnn", [("conv", "views/conv.py"), ("pooling", "views/pooling.py"), ("cnn", "views/cnn.py")]),
     ("group_rnn", [("rnn", "views/rnn.py"), ("lstm", "views/lstm/page.py"), ("gru", "views/gru.py")]),
     ("group_attention", [("attention", "views/attention/page.py"), ("multihead", "views/multihead.py"),
                          ("positional", "views/positional/page.py"), ("transformer", "views/transformer/page.py")]),
+    ("group_learn", [("loss", "views/loss/page.py"), ("backprop", "views/backprop/page.py"),
+                     ("optimisers", "views/optimisers/page.py"), ("knobs", "views/knobs/page.py")]),
+    ("group_real", [("minilm", "views/real_encoder/page.py"), ("minilm_replay", "views/real_replay/page.py"),
+                    ("smollm", "views/real_lm/page.py"), ("smollm_inside", "views/real_inside/page.py"),
+                    ("gguf", "views/real_gguf/page.py")]),
     ("group_formula", [("playground", "views/playground/page.py"), ("errata", "views/errata/page.py")]),
     ("group_training", [("train_cnn", "views/train_cnn.py"), ("train_lstm", "views/train_lstm.py"),
                         ("train_transformer", "views/train_transformer.py")]),
 ]
-cols = st.columns(len(LESSONS))
-for col, (group, items) in zip(cols, LESSONS):
-    with col, st.container(border=True):
-        st.markdown(f"**{t(group)}**")
-        for lesson_key, path in items:
-            if path:
-                st.page_link(path, label=t(f"lesson_{lesson_key}"), icon=":material/play_circle:")
-            else:
-                # lessons still to come: quieter than the live links
-                st.caption(f"{t(f'lesson_{lesson_key}')} · *{t('coming')}*")
+PER_ROW = 4  # seven groups: two rows, so every link stays readable at 1280 px
+for row in range(0, len(LESSONS), PER_ROW):
+    cols = st.columns(PER_ROW)
+    for col, (group, items) in zip(cols, LESSONS[row:row + PER_ROW]):
+        with col, st.container(border=True):
+            st.markdown(f"**{t(group)}**")
+            for lesson_key, path in items:
+                if path:
+                    st.page_link(path, label=t(f"lesson_{lesson_key}"), icon=":material/play_circle:")
+                else:
+                    # lessons still to come: quieter than the live links
+                    st.caption(f"{t(f'lesson_{lesson_key}')} · *{t('coming')}*")
 
 st.header(t("model_header"))
 st.markdown(t.section("model"))

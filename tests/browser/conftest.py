@@ -68,6 +68,8 @@ PAGES = {"home": "/", "conv": "/convolution", "pooling": "/pooling", "cnn": "/cn
          "lstm": "/lstm", "gru": "/gru", "attention": "/attention", "multihead": "/multihead",
          "positional": "/positional", "transformer": "/transformer", "playground": "/playground",
          "loss": "/loss", "backprop": "/backprop", "optimisers": "/optimisers", "knobs": "/training-knobs",
+         "minilm": "/minilm", "minilm_replay": "/minilm-replay", "smollm": "/smollm",
+         "smollm_inside": "/smollm-inside", "gguf": "/gguf",
          "errata": "/errata", "train_cnn": "/train-cnn", "train_lstm": "/train-lstm",
          "train_transformer": "/train-transformer"}
 

@@ -69,3 +69,20 @@ def test_data_section_says_how_to_add_missing_datasets(monkeypatch):
     text = _all_text(_app())
     assert "NML_DATA_DIR" in text
     assert "⟦" not in text
+
+
+def test_lesson_map_covers_every_page_of_the_sidebar():
+    """Every page app.py routes to (except home itself) has a link on the home page's map."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+
+    def page_paths(file: str) -> set[str]:
+        tree = ast.parse((root / file).read_text())
+        return {n.value for n in ast.walk(tree)
+                if isinstance(n, ast.Constant) and isinstance(n.value, str)
+                and n.value.startswith("views/") and n.value.endswith(".py")}
+
+    routed = page_paths("app.py") - {"views/home.py"}
+    assert routed and routed == page_paths("views/home.py")
