@@ -122,3 +122,40 @@ def ffn_outer_activation(x, W_1, b_1, W_2, b_2, activation: str = "relu") -> Out
     # wrong = act(W_2 act(W_1 x + b_1)) + b_2
     wrong = ACTIVATIONS[activation](projected) + b_2
     return OuterActivationTrace(right, projected, wrong, b_2)
+
+
+# ----- SwiGLU: the gated feed-forward network of Llama-style models (SmolLM2) ----------------
+
+
+def silu(a: torch.Tensor) -> torch.Tensor:
+    # SiLU(a) = a·σ(a) = a / (1 + e^(−a))
+    return a * torch.sigmoid(a)
+
+
+@dataclass(frozen=True)
+class SwiGLUTrace:
+    """FFN(x) = W_down (SiLU(W_gate x) ⊙ W_up x) at every position; no biases (Shazeer, 2020)."""
+
+    gate: torch.Tensor  # W_gate x, (..., d_ff)
+    up: torch.Tensor  # W_up x, (..., d_ff)
+    activated: torch.Tensor  # SiLU(W_gate x) ⊙ W_up x, (..., d_ff)
+    output: torch.Tensor  # W_down · activated, (..., E)
+
+
+def swiglu(x, W_gate, W_up, W_down) -> SwiGLUTrace:
+    """SwiGLU FFN on x (..., E); W_gate, W_up (d_ff, E) and W_down (E, d_ff) as nn.Linear stores
+    them. The sizes come from a model's weights, not from a learner, so they are not bounded."""
+    E, d_ff = x.shape[-1], W_gate.shape[0]
+    if tuple(W_gate.shape) != (d_ff, E) or tuple(W_up.shape) != (d_ff, E) \
+            or tuple(W_down.shape) != (E, d_ff):
+        raise ValueError(f"W_gate, W_up must be (d_ff, E) and W_down (E, d_ff) for E={E}; got "
+                         f"{tuple(W_gate.shape)}, {tuple(W_up.shape)}, {tuple(W_down.shape)}")
+    # a = W_gate x
+    gate = x @ W_gate.T
+    # b = W_up x
+    up = x @ W_up.T
+    # u = SiLU(a) ⊙ b
+    activated = silu(gate) * up
+    # FFN(x) = W_down u
+    output = activated @ W_down.T
+    return SwiGLUTrace(gate, up, activated, output)
