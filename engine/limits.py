@@ -63,10 +63,10 @@ BOUNDS: dict[str, Bound] = {
     # the optimisers page (views/optimisers/): the steps of a race on a 2-D surface
     "optim_steps": Bound(1, 1000),
     # the language model's next token (views/real_lm/): prompt length in tokens, tokens generated
-    # per press, the whole continuation kept, top-k
-    "prompt_tokens": Bound(1, 128),
-    "generate_tokens": Bound(1, 20),
-    "continuation_tokens": Bound(0, 64),
+    # per press, the whole continuation kept (prompt + continuation ≤ 128, the engine's "tokens"), top-k
+    "prompt_tokens": Bound(1, 96),
+    "generate_tokens": Bound(1, 10),
+    "continuation_tokens": Bound(0, 32),
     "top_k": Bound(1, 49_152),
     # the MiniLM replay page (views/real_replay/): the learner's text in characters, and in WordPiece
     # tokens with [CLS] and [SEP] (longer text is truncated, with a message)
