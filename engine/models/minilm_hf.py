@@ -162,6 +162,8 @@ class Similarity:
     dropped: int  # lines past MAX_SENTENCES, left out
     removed: int  # control and zero-width characters removed, over all lines
     cut: int  # characters cut off past the bound, over all lines
+    hidden: torch.Tensor  # the last layer's token vectors, (n, T_max, d) float64, padding included
+    mask: torch.Tensor  # (n, T_max): 1 for a real token, 0 for padding
     pooled: SentenceEmbedding  # (n, d) float64
     cos: torch.Tensor  # (n, n) float64
 
@@ -190,12 +192,13 @@ def compare(ref, text: str, max_sentences: int = MAX_SENTENCES, max_seq: int = M
     full = [len(ids) for ids in ref.tokenizer(sentences)["input_ids"]]
     enc = ref.tokenizer(sentences, padding=True, truncation=True, max_length=max_seq, return_tensors="pt")
     out = _forward(ref.model, enc["input_ids"], enc["token_type_ids"], enc["attention_mask"])
-    pooled = sentence_embedding(out.last_hidden_state.double(), enc["attention_mask"].double())
+    H, mask = out.last_hidden_state.double(), enc["attention_mask"]
+    pooled = sentence_embedding(H, mask)
     n_tokens = tuple(int(n) for n in enc["attention_mask"].sum(dim=1))
     return Similarity(sentences=tuple(sentences), n_tokens=n_tokens,
                       truncated=tuple(f > n for f, n in zip(full, n_tokens)), dropped=dropped,
                       removed=sum(c.removed for c in lines), cut=sum(c.cut for c in lines),
-                      pooled=pooled, cos=cosine_matrix(pooled.e))
+                      hidden=H, mask=mask, pooled=pooled, cos=cosine_matrix(pooled.e))
 
 
 # ----- what an English vocabulary does with Chinese ---------------------------------------------
@@ -253,6 +256,40 @@ def embedding_gap(H: torch.Tensor, mask: torch.Tensor, e: torch.Tensor) -> float
     m = mask.to(H.dtype).unsqueeze(-1)
     reference = torch.nn.functional.normalize((H * m).sum(1) / m.sum(1).clamp(min=1e-9), p=2, dim=1)
     return float((reference - e).abs().max())
+
+
+def similarity_gap(sim: Similarity) -> float:
+    """max |Δ| of our embeddings against sentence-transformers' formula (embedding_gap), and of
+    our cosine matrix against F.cosine_similarity of every pair."""
+    e = sim.pooled.e
+    reference = torch.nn.functional.cosine_similarity(e[:, None, :], e[None, :, :], dim=-1)
+    return max(embedding_gap(sim.hidden, sim.mask, e), float((reference - sim.cos).abs().max()))
+
+
+def trace_gap(tr: EncoderTrace) -> float:
+    """embedding_gap for one sentence (or pair): every mask entry is 1."""
+    H = tr.hidden[-1:].double()  # (1, T, d)
+    return embedding_gap(H, torch.ones(H.shape[:2], dtype=H.dtype), tr.pooled.e)
+
+
+@dataclass(frozen=True)
+class Pair:
+    """Two different sentences (counted from 0) and their cosine."""
+
+    i: int
+    j: int
+    cos: float
+
+
+def closest_pair(cos: torch.Tensor) -> Pair | None:
+    """The pair i < j with the largest cosine (None for fewer than two sentences)."""
+    n = cos.shape[0]
+    if n < 2:
+        return None
+    upper = torch.ones(n, n, dtype=torch.bool).triu(1)
+    idx = int(torch.where(upper, cos, torch.full_like(cos, -torch.inf)).argmax())
+    i, j = divmod(idx, n)
+    return Pair(i=i, j=j, cos=float(cos[i, j]))
 
 
 def pieces_of(tokens: Tokens, kinds: Sequence[str] = ("special", "continuation", "word")) -> dict[str, int]:

@@ -103,3 +103,9 @@ def strongest_head(values: torch.Tensor, largest: bool = True) -> HeadPick:
     idx = int(torch.argmax(flat) if largest else torch.argmin(flat))
     layer, head = divmod(idx, values.shape[1])
     return HeadPick(layer=layer, head=head, value=float(flat[idx]))
+
+
+def row_sum_gap(A: torch.Tensor) -> float:
+    """max |Σ_j a_ij − 1| over every row of A (..., T, T), in float64: 0 up to rounding for softmax rows."""
+    _check_square(A)
+    return float((A.double().sum(dim=-1) - 1).abs().max())
