@@ -139,3 +139,66 @@ def choose(trace: SamplingTrace, generator: torch.Generator | None = None) -> in
     if trace.settings.greedy:
         return int(trace.kept[0])
     return int(torch.multinomial(trace.q, 1, generator=generator))
+
+
+@dataclass(frozen=True)
+class TokenRow:
+    """One token of the written-out steps (a row of the page's table)."""
+
+    token_id: int
+    z: float  # its logit
+    p: float  # softmax(z)
+    p_T: float  # softmax(z/T)
+    p_k: float  # its probability among top-k's survivors (what top-p reads); 0 if top-k cut it
+    C: float  # cumulative p_k of it and every more probable token (the nucleus reads C ≥ top-p)
+    cut: int  # KEPT, CUT_TOP_K, CUT_TOP_P or CUT_GREEDY
+    q: float  # its renormalised probability
+
+
+def after_top_k(trace: SamplingTrace) -> torch.Tensor:
+    """p_K: the tempered distribution over top-k's survivors, the one top-p reads (V,)."""
+    if trace.settings.greedy:
+        return trace.q
+    # p_K,i = softmax of z/T over top-k's survivors
+    return softmax(temperature(trace.z, trace.settings.T).masked_fill(trace.cut == CUT_TOP_K, -math.inf))
+
+
+def nucleus_mass(trace: SamplingTrace) -> float:
+    """Σ p_K over the tokens kept: at least top-p (the nucleus reaches p)."""
+    return float(after_top_k(trace)[trace.kept].sum())
+
+
+def rows(trace: SamplingTrace, n: int = 20) -> list[TokenRow]:
+    """The n most probable tokens (by p_T) with every step's number."""
+    order = torch.argsort(trace.p_T, descending=True, stable=True)[:n]
+    p_k = after_top_k(trace)
+    # C_i = Σ_{j ranked at or above i} p_k,j (descending order of probability)
+    C = p_k[order].cumsum(dim=0)
+    return [TokenRow(token_id=int(i), z=float(trace.z[i]), p=float(trace.p[i]), p_T=float(trace.p_T[i]),
+                     p_k=float(p_k[i]), C=float(C[r]), cut=int(trace.cut[i]), q=float(trace.q[i]))
+            for r, i in enumerate(order.tolist())]
+
+
+def reference_gap(trace: SamplingTrace) -> float:
+    """max |q − q_ref|: our renormalised probabilities against transformers' warpers
+    (TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper, in generate()'s order) on the
+    same logits, float64. Greedy: against the one-hot of torch.argmax."""
+    from transformers.generation.logits_process import (
+        TemperatureLogitsWarper,
+        TopKLogitsWarper,
+        TopPLogitsWarper,
+    )
+
+    s, z = trace.settings, trace.z[None].clone()
+    if s.greedy:
+        ref = torch.zeros_like(trace.q)
+        ref[torch.argmax(trace.z)] = 1.0
+        return float((trace.q - ref).abs().max())
+    no_ids = torch.zeros(1, 1, dtype=torch.long)
+    if s.T != 1.0:
+        z = TemperatureLogitsWarper(s.T)(no_ids, z)
+    if s.top_k is not None:
+        z = TopKLogitsWarper(top_k=s.top_k)(no_ids, z)
+    if s.top_p < 1.0:
+        z = TopPLogitsWarper(top_p=s.top_p)(no_ids, z)
+    return float((trace.q - torch.softmax(z[0], dim=-1)).abs().max())

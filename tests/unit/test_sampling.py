@@ -21,6 +21,8 @@ from engine.ops.sampling import (
     SamplingError,
     choose,
     filter_logits,
+    reference_gap,
+    rows,
     settings,
     softmax,
     temperature,
@@ -146,3 +148,18 @@ def test_bad_settings_are_coded_errors(kwargs, code):
     with pytest.raises(SamplingError) as info:
         settings(**kwargs)
     assert info.value.code == code and "value" in info.value.params
+
+
+def test_rows_write_out_every_step_and_the_reference_gap_is_zero():
+    z = _logits((3000,), 8)
+    tr = filter_logits(z, settings(0.8, 10, 0.7))
+    table = rows(tr, 20)
+    assert [r.p_T for r in table] == sorted((r.p_T for r in table), reverse=True)
+    kept = [r for r in table if r.cut == KEPT]
+    # the nucleus: kept rows are a prefix; the last kept one is the first whose C reaches top-p
+    assert table[: len(kept)] == kept and kept[-1].C >= 0.7 and (len(kept) == 1 or kept[-2].C < 0.7)
+    assert all(r.cut == CUT_TOP_K for r in table[10:]) and all(r.p_k == 0 for r in table if r.cut == CUT_TOP_K)
+    assert sum(r.q for r in kept) == pytest.approx(1.0, abs=1e-12)
+    assert reference_gap(tr) == 0.0
+    assert reference_gap(filter_logits(z, settings(0.0))) == 0.0
+    assert reference_gap(filter_logits(z, settings(1.0))) < 1e-15
