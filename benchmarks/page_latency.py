@@ -65,6 +65,7 @@ CONTROLS = {
     "loss": Control("views/loss/page.py", "selectbox", "loss_label", (3, 8, 0)),  # the true label
     "backprop": Control("views/backprop/page.py", "selectbox", "bp_stage"),  # the backward stage
     "knobs": Control("views/knobs/page.py", "select_slider", "knobs_B", (64, 4, 16)),  # the batch size written out
+    "minilm_replay": Control("views/real_replay/page.py", "selectbox", "rp_layer", (3, 6, 1)),  # the layer written out
     "minilm": Control("views/real_encoder/page.py", "slider", "enc_head", (5, 9, 1)),  # the picked head
 }
 
