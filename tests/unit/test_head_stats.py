@@ -117,3 +117,10 @@ def test_bad_inputs_are_refused():
         hs.head_stats(A, [0], [3]).get("nope")
     with pytest.raises(ValueError):
         hs.strongest_head(torch.ones(3))
+
+
+def test_row_sum_gap():
+    assert hs.row_sum_gap(weights(2, 3, 6, 0)) < 1e-12
+    A = torch.full((1, 1, 2, 2), 0.5, dtype=f64)
+    A[0, 0, 1, 1] = 1.0  # that row sums to 1.5
+    assert hs.row_sum_gap(A) == pytest.approx(0.5)

@@ -115,3 +115,15 @@ def test_vocab_report_counts_what_the_tokenizer_did(minilm_ref):
     assert all(minilm_ref.tokenizer.tokenize(c) == ["[UNK]"] for c in r.unknown)
     assert all(minilm_ref.tokenizer.tokenize(c) == [c] for c in r.known)
     assert mh.vocab_report(minilm_ref.tokenizer, "plain english").n_cjk == 0
+
+
+def test_similarity_gap_is_rounding_only(minilm_ref):
+    sim = mh.compare(minilm_ref, "short.\na somewhat longer sentence, padded less.")
+    assert sim.mask.sum(1).tolist() == list(sim.n_tokens)
+    assert mh.similarity_gap(sim) < 1e-12
+
+
+def test_closest_pair_skips_the_diagonal():
+    cos = torch.tensor([[1.0, 0.2, 0.7], [0.2, 1.0, 0.9], [0.7, 0.9, 1.0]], dtype=f64)
+    assert mh.closest_pair(cos) == mh.Pair(i=1, j=2, cos=0.9)
+    assert mh.closest_pair(torch.ones(1, 1, dtype=f64)) is None
