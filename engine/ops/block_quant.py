@@ -148,3 +148,30 @@ def summarise(tensors, file_bytes: int) -> FileSummary:
     return FileSummary(file_bytes=int(file_bytes), data_bytes=sum(size.values()),
                        n_params=sum(params.values()), tensors_by_type=dict(count),
                        params_by_type=dict(params), bytes_by_type=dict(size))
+
+
+def reference_gap(tensor) -> float:
+    """max |w − w_ref| over a whole Q4_1 or Q8_0 tensor: our decode against gguf.quants.dequantize."""
+    from gguf.quants import dequantize
+
+    data = np.asarray(tensor.data)
+    kind = tensor.tensor_type.name
+    ours = DECODERS[kind](data.reshape(-1, BLOCK_BYTES[kind])).w.reshape(-1)
+    ref = dequantize(data, tensor.tensor_type).reshape(-1)
+    return float(np.abs(ours.astype(np.float64) - ref.astype(np.float64)).max())
+
+
+@dataclass(frozen=True)
+class FieldBytes:
+    """A block's bytes split into its fields, as stored (little-endian)."""
+
+    d: bytes  # 2 bytes, float16
+    m: bytes  # 2 bytes, float16 (empty for Q8_0)
+    q: bytes  # 16 bytes of nibble pairs (Q4_1) or 32 signed bytes (Q8_0)
+
+
+def fields_of(block: StoredBlock) -> FieldBytes:
+    """Where each field sits in the block's bytes."""
+    if block.kind == "Q4_1":
+        return FieldBytes(d=block.raw[0:2], m=block.raw[2:4], q=block.raw[4:20])
+    return FieldBytes(d=block.raw[0:2], m=b"", q=block.raw[2:34])

@@ -13,9 +13,11 @@ from engine.ops.block_quant import (
     BITS_PER_WEIGHT,
     decode_q4_1,
     decode_q8_0,
+    fields_of,
     levels,
     n_blocks,
     read_block,
+    reference_gap,
     summarise,
 )
 
@@ -102,3 +104,15 @@ def test_file_summary(reader):
     assert BITS_PER_WEIGHT["Q4_1"] == 5.0 and BITS_PER_WEIGHT["Q8_0"] == 8.5
     assert s.data_bytes < s.file_bytes < s.f16_bytes < s.f32_bytes == 4 * 134_515_008
     assert 5.0 < s.bits_per_weight < 8.5
+
+
+def test_reference_gap_and_fields(reader):
+    t = _tensor(reader, "blk.2.attn_k.weight")
+    assert reference_gap(t) == 0.0
+    b = read_block(t, 10)
+    f = fields_of(b)
+    assert f.d + f.m + f.q == b.raw and len(f.q) == 16
+    assert np.frombuffer(f.d, "<f2")[0] == b.d and np.frombuffer(f.m, "<f2")[0] == b.m
+    assert [x & 15 for x in f.q] == b.q[:16].tolist() and [x >> 4 for x in f.q] == b.q[16:].tolist()
+    e = read_block(_tensor(reader, "token_embd.weight"), 7)
+    assert fields_of(e).m == b"" and len(fields_of(e).q) == 32
