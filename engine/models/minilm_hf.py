@@ -159,6 +159,7 @@ class Similarity:
     sentences: tuple[str, ...]
     n_tokens: tuple[int, ...]  # each sentence's tokens, with [CLS] and [SEP], after truncation
     truncated: tuple[bool, ...]  # cut at MAX_SEQ tokens
+    n_unk: tuple[int, ...]  # each sentence's [UNK] tokens
     dropped: int  # lines past MAX_SENTENCES, left out
     removed: int  # control and zero-width characters removed, over all lines
     cut: int  # characters cut off past the bound, over all lines
@@ -195,8 +196,9 @@ def compare(ref, text: str, max_sentences: int = MAX_SENTENCES, max_seq: int = M
     H, mask = out.last_hidden_state.double(), enc["attention_mask"]
     pooled = sentence_embedding(H, mask)
     n_tokens = tuple(int(n) for n in enc["attention_mask"].sum(dim=1))
+    n_unk = tuple(int(n) for n in ((enc["input_ids"] == ref.tokenizer.unk_token_id) & (mask == 1)).sum(dim=1))
     return Similarity(sentences=tuple(sentences), n_tokens=n_tokens,
-                      truncated=tuple(f > n for f, n in zip(full, n_tokens)), dropped=dropped,
+                      truncated=tuple(f > n for f, n in zip(full, n_tokens)), n_unk=n_unk, dropped=dropped,
                       removed=sum(c.removed for c in lines), cut=sum(c.cut for c in lines),
                       hidden=H, mask=mask, pooled=pooled, cos=cosine_matrix(pooled.e))
 

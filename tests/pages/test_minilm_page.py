@@ -85,7 +85,7 @@ def test_head_view_and_summaries_are_the_models_weights(minilm_ref):
         np.testing.assert_allclose(plotly_array(fig["data"][0]["z"]), stats.get(name).double().numpy(), atol=1e-6)
         box = fig["layout"]["shapes"][0]  # the picked head outlined: column 4, row 2
         assert (box["x0"], box["y0"]) == (3.5, 1.5)
-    table = at.dataframe[-1].value
+    table = at.dataframe[1].value
     prev = hs.strongest_head(stats.prev)
     assert f"L{prev.layer + 1} H{prev.head + 1}" in table.iloc[:, 1].tolist()
     grid = _chart(at, "enc_grid")
@@ -139,6 +139,10 @@ def test_chinese_smoke():
     assert not [s for s in _texts(at) if "⟦" in s]
     assert not at.error and not at.warning
     assert at.header[3].value == "模型视图：全部 72 个头"
+    cjk = lambda text: any("\u4e00" <= c <= "\u9fff" for c in text)  # noqa: E731
+    assert all(cjk(h.value) for h in [*at.header, *at.subheader]) and all(cjk(str(c)) for c in at.dataframe[1].value.columns)
+    unk = at.dataframe[-1].value.iloc[:, 2].tolist()  # three English lines, then two Chinese ones
+    assert unk[:3] == [0, 0, 0] and min(unk[3:]) > 0
     assert [m.label for m in at.get("metric")][0].startswith("与 模型说明中的池化")
     # the default sentences include a Chinese line: the vocabulary note speaks Chinese with live numbers
     at.text_input(key="enc_text_a").input("一个男人在吃东西。").run()

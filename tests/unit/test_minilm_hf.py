@@ -118,8 +118,9 @@ def test_vocab_report_counts_what_the_tokenizer_did(minilm_ref):
 
 
 def test_similarity_gap_is_rounding_only(minilm_ref):
-    sim = mh.compare(minilm_ref, "short.\na somewhat longer sentence, padded less.")
+    sim = mh.compare(minilm_ref, "short.\na somewhat longer sentence, padded less.\n我爱门")
     assert sim.mask.sum(1).tolist() == list(sim.n_tokens)
+    assert sim.n_unk == (0, 0, 2)  # 爱 and 门 are not in the vocabulary (checked in the vocab report test)
     assert mh.similarity_gap(sim) < 1e-12
 
 

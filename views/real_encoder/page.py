@@ -116,7 +116,9 @@ if sim is not None:
     with fig_col:
         st.plotly_chart(fe.similarity_figure(sim.cos, title=t("sim_title")), key="enc_sim")
     with text_col:
-        st.markdown("\n".join(f"{i + 1}. {s}" for i, s in enumerate(sim.sentences)).replace("*", r"\*"))
+        st.dataframe(pd.DataFrame({t("col_sentence"): sim.sentences, t("col_tokens"): sim.n_tokens,
+                                   t("col_unk"): sim.n_unk}, index=range(1, len(sim.sentences) + 1)),
+                     width="stretch")
         best = mh.closest_pair(sim.cos)
         if best is not None:
             st.success(t("sim_closest", i=best.i + 1, j=best.j + 1, cos=f"{best.cos:.3f}"))
