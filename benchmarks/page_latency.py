@@ -67,6 +67,8 @@ CONTROLS = {
     "knobs": Control("views/knobs/page.py", "select_slider", "knobs_B", (64, 4, 16)),  # the batch size written out
     "minilm_replay": Control("views/real_replay/page.py", "selectbox", "rp_layer", (3, 6, 1)),  # the layer written out
     "minilm": Control("views/real_encoder/page.py", "slider", "enc_head", (5, 9, 1)),  # the picked head
+    "smollm": Control("views/real_lm/page.py", "slider", "lm_T", (1.5, 0.5, 0.8)),  # the temperature
+    "gguf": Control("views/real_gguf/page.py", "slider", "gguf_layer", (7, 29, 0)),  # the layer's tensor
 }
 
 
