@@ -128,9 +128,24 @@ class EncoderTrace:
 
 
 def _forward(model, ids: torch.Tensor, token_type_ids: torch.Tensor, mask: torch.Tensor):
+    """The model on one batch, on whatever device its weights are; attentions and hidden states
+    come back on the CPU."""
+    device = next(model.parameters()).device
     with torch.inference_mode():
-        return model(input_ids=ids, token_type_ids=token_type_ids, attention_mask=mask,
-                     output_attentions=True, output_hidden_states=True)
+        out = model(input_ids=ids.to(device), token_type_ids=token_type_ids.to(device),
+                    attention_mask=mask.to(device), output_attentions=True, output_hidden_states=True)
+    return _Outputs(attentions=tuple(a.cpu() for a in out.attentions),
+                    hidden_states=tuple(h.cpu() for h in out.hidden_states))
+
+
+@dataclass(frozen=True)
+class _Outputs:
+    attentions: tuple[torch.Tensor, ...]  # L × (B, H, T, T)
+    hidden_states: tuple[torch.Tensor, ...]  # (L + 1) × (B, T, d)
+
+    @property
+    def last_hidden_state(self) -> torch.Tensor:
+        return self.hidden_states[-1]
 
 
 def run(ref, text_a: str, text_b: str | None = None, max_tokens: int = MAX_TOKENS) -> EncoderTrace:

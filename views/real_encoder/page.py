@@ -30,10 +30,10 @@ st.markdown(t.section("formula"))
 
 # ----- the learner's text ------------------------------------------------------------------------
 st.header(t("input_header"))
-text_a = localized_text_input(t, t("text_a_label"), "enc_text_a", "text_a_default", help=t("text_help"),
+text_a = localized_text_input(t, t("text_a_label"), "enc_text_a", "text_a_default", help=t("text_help", max=mh.MAX_TOKENS),
                               max_chars=mh.MAX_CHARS)
 pair = st.toggle(t("pair_label"), value=False, key="enc_pair", help=t("pair_help"))
-text_b = (localized_text_input(t, t("text_b_label"), "enc_text_b", "text_b_default", help=t("text_help"),
+text_b = (localized_text_input(t, t("text_b_label"), "enc_text_b", "text_b_default", help=t("text_help", max=mh.MAX_TOKENS),
                                max_chars=mh.MAX_CHARS) if pair else None)
 try:
     analysis = parts.analyse(ref, text_a, text_b)
@@ -68,10 +68,10 @@ parts.model_view(key, tr.attentions, (l, h))
 # ----- the head view and its summaries, written out ----------------------------------------------
 st.header(t("head_view_header", l=l + 1, h=h + 1))
 st.markdown(t.section("head_view"))
+figs = parts.head_figures(key, t.lang, analysis, (l, h))
 fig_col, text_col = st.columns([3, 2], gap="large")
 with fig_col:
-    st.plotly_chart(fe.head_view_figure(tr.attentions[l, h], tok.pieces, title=t("head_title", l=l + 1, h=h + 1),
-                                        x_title=t("key_axis"), y_title=t("query_axis")), key="enc_head_view")
+    st.plotly_chart(figs["head"], key="enc_head_view")
 with text_col:
     st.latex(fe.head_summary_latex(stats, l, h, tok.T, len(tok.positions("[SEP]"))))
     st.caption(t("rows_sum", delta=f"{hs.row_sum_gap(tr.attentions):.1e}"))
@@ -81,11 +81,7 @@ st.header(t("summary_header"))
 st.markdown(t.section("summaries"))
 for name, tab in zip(hs.SUMMARIES, st.tabs([t(f"sum_{name}") for name in hs.SUMMARIES])):
     with tab:
-        values = stats.get(name)
-        is_entropy = name == "entropy"
-        st.plotly_chart(fe.summary_figure(values, (l, h), title=t(f"sum_title_{name}"), zmax=None if is_entropy
-                                          else 1.0, layer_word=t("layer_short"), head_word=t("head_short")),
-                        key=f"enc_sum_{name}")
+        st.plotly_chart(figs[name], key=f"enc_sum_{name}")
 rows = []
 for name in hs.SUMMARIES:
     for largest in ((True, False) if name == "entropy" else (True,)):

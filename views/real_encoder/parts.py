@@ -55,6 +55,19 @@ def grid_figure(key: tuple, lang: str, _A, pick: tuple[int, int]):
                                 head_word=t("head_short"), hover=t("grid_hover"))
 
 
+@st.cache_resource(show_spinner=False, max_entries=16)
+def head_figures(key: tuple, lang: str, _an: Analysis, pick: tuple[int, int]) -> dict:
+    """The head view and the six summary tables, once per text (`key`), pick and language."""
+    tr, (l, h) = _an.trace, pick
+    figs = {"head": fe.head_view_figure(tr.attentions[l, h], tr.tokens.pieces, title=t("head_title", l=l + 1, h=h + 1),
+                                        x_title=t("key_axis"), y_title=t("query_axis"))}
+    for name in hs.SUMMARIES:
+        figs[name] = fe.summary_figure(_an.stats.get(name), pick, title=t(f"sum_title_{name}"),
+                                       zmax=None if name == "entropy" else 1.0, layer_word=t("layer_short"),
+                                       head_word=t("head_short"))
+    return figs
+
+
 # ----- controls ------------------------------------------------------------------------------------
 
 
