@@ -127,10 +127,15 @@ def from_state_dict(state: dict, config: MiniLMConfig, dtype: torch.dtype = torc
     return MiniLMWeights(config, embeddings, tuple(_layer(get, i) for i in range(config.N)), pooler)
 
 
-def load(reference, dtype: torch.dtype = torch.float32) -> MiniLMWeights:
-    """Our weights from a pretrained.Reference (transformers' MiniLM): its state_dict and config."""
-    model = reference.model
+def from_model(model, dtype: torch.dtype = torch.float32) -> MiniLMWeights:
+    """Our weights from a transformers BertModel: its state_dict and config. Where the model
+    already is in `dtype`, the tensors are shared, not copied (only W_in is new)."""
     return from_state_dict(model.state_dict(), MiniLMConfig.from_hf(model.config), dtype)
+
+
+def load(reference, dtype: torch.dtype = torch.float32) -> MiniLMWeights:
+    """Our weights from a pretrained.Reference (transformers' MiniLM)."""
+    return from_model(reference.model, dtype)
 
 
 def reference_model(model, dtype: torch.dtype):

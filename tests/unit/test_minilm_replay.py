@@ -32,7 +32,10 @@ def float64(minilm_ref):
     model64 = M.reference_model(minilm_ref.model, torch.float64)
     assert model64 is not minilm_ref.model
     assert next(minilm_ref.model.parameters()).dtype == torch.float32
-    return M.load(minilm_ref, torch.float64), model64
+    weights64 = M.from_model(model64, torch.float64)
+    # our float64 weights share the copy's tensors (the page keeps one float64 model, not two)
+    assert weights64.embeddings.word.data_ptr() == model64.embeddings.word_embeddings.weight.data_ptr()
+    return weights64, model64
 
 
 def _inputs(tok):
@@ -115,6 +118,19 @@ def test_config_and_weights_come_from_the_model(minilm_ref, weights32):
     hf = type(minilm_ref.model.config).from_dict({**minilm_ref.model.config.to_dict(), "hidden_act": "relu"})
     with pytest.raises(ValueError, match="GELU"):
         M.MiniLMConfig.from_hf(hf)
+
+
+def test_our_gelu_is_berts(minilm_ref):
+    """BERT's hidden_act "gelu" is the exact (erf) GELU: engine.ops.ffn.gelu, in float64."""
+    from transformers.activations import ACT2FN
+
+    from engine.ops.ffn import gelu
+
+    assert minilm_ref.model.config.hidden_act == "gelu"
+    a = torch.linspace(-8, 8, 2001, dtype=torch.float64)
+    assert (gelu(a) - ACT2FN["gelu"](a)).abs().max() <= 1e-15
+    # and not the tanh approximation, which differs by ~1e-4 here
+    assert (gelu(a) - ACT2FN["gelu_new"](a)).abs().max() > 1e-5
 
 
 def test_parameter_count_by_part(minilm_ref, weights32):
