@@ -47,7 +47,8 @@ def model_view_figure(A, pick: tuple[int, int], *, title: str | None = None, lay
                  selected=dict(marker=dict(opacity=1)), unselected=dict(marker=dict(opacity=1)))
     layout = dict(
         height=140 + 62 * L, margin=dict(l=10, r=10, t=40 if title else 10, b=10), dragmode=False,
-        clickmode="event+select",
+        # a click anywhere picks the nearest tile centre: no hover cut-off (click selection follows hover)
+        clickmode="event+select", hovermode="closest", hoverdistance=-1,
         xaxis=dict(tickmode="array", tickvals=[centre(h) for h in range(H)],
                    ticktext=[f"{head_word}{h + 1}" for h in range(H)], showgrid=False, zeroline=False,
                    range=[-0.5, H * step - gap - 0.5], side="top"),

@@ -148,3 +148,12 @@ def test_chinese_smoke():
     at.text_input(key="enc_text_a").input("一个男人在吃东西。").run()
     _ok(at)
     assert any("中日韩" in i.value and "[UNK]" in i.value for i in at.info)
+
+
+def test_a_click_on_a_tile_names_its_layer_and_head():
+    from views.real_encoder.parts import pick_of
+
+    assert pick_of([{"curve_number": 1, "point_index": 17, "customdata": [1, 5]}]) == (1, 5)
+    assert pick_of([{"curve_number": 1, "point_index": 71}]) == (5, 11)
+    assert pick_of([{"curve_number": 0, "point_index": 3}]) is None  # the heatmap itself
+    assert pick_of([{"curve_number": 1, "point_index": 72}]) is None and pick_of([]) is None

@@ -80,18 +80,22 @@ def localized_text_area(label: str, key: str, default_key: str, **kw) -> str:
     return st.text_area(label, key=key, **kw)
 
 
+def pick_of(points) -> tuple[int, int] | None:
+    """The (layer, head), from 0, of the first selected tile marker (trace 1 of the model view)."""
+    for point in points or []:
+        if point.get("curve_number") == 1 and point.get("point_index") is not None:
+            l, h = divmod(int(point["point_index"]), H)
+            return (l, h) if 0 <= l < L else None
+    return None
+
+
 def _pick_from_grid() -> None:
     """A click on a tile of the model view sets the layer and head pickers (runs before the rerun,
     so the pickers may still be written)."""
-    state = st.session_state.get(GRID_KEY)
-    points = (state or {}).get("selection", {}).get("points", []) if isinstance(state, dict) else \
-        list(getattr(getattr(state, "selection", None), "points", []) or [])
-    for point in points:
-        if point.get("curve_number") == 1 and point.get("point_index") is not None:
-            l, h = divmod(int(point["point_index"]), H)
-            if 0 <= l < L:
-                st.session_state["enc_layer"], st.session_state["enc_head"] = l + 1, h + 1
-            return
+    state = st.session_state.get(GRID_KEY) or {}
+    pick = pick_of(state.get("selection", {}).get("points", []))
+    if pick is not None:
+        st.session_state["enc_layer"], st.session_state["enc_head"] = pick[0] + 1, pick[1] + 1
 
 
 def pickers() -> tuple[int, int]:
