@@ -46,15 +46,15 @@ def model_view_figure(A, pick: tuple[int, int], *, title: str | None = None, lay
                  hovertext=[hover.format(l=l + 1, h=h + 1) for l, h in tiles], hoverinfo="text",
                  selected=dict(marker=dict(opacity=1)), unselected=dict(marker=dict(opacity=1)))
     layout = dict(
-        height=140 + 62 * L, margin=dict(l=10, r=10, t=40 if title else 10, b=10), dragmode=False,
+        height=140 + 62 * L, margin=dict(l=10, r=10, t=40 if title else 10, b=10),
         # a click anywhere picks the nearest tile centre: no hover cut-off (click selection follows hover)
         clickmode="event+select", hovermode="closest", hoverdistance=-1,
         xaxis=dict(tickmode="array", tickvals=[centre(h) for h in range(H)],
                    ticktext=[f"{head_word}{h + 1}" for h in range(H)], showgrid=False, zeroline=False,
-                   range=[-0.5, H * step - gap - 0.5], side="top"),
+                   range=[-0.5, H * step - gap - 0.5], side="top", fixedrange=True),
         yaxis=dict(tickmode="array", tickvals=[centre(l) for l in range(L)],
                    ticktext=[f"{layer_word}{l + 1}" for l in range(L)], showgrid=False, zeroline=False,
-                   range=[L * step - gap - 0.5, -0.5]),
+                   range=[L * step - gap - 0.5, -0.5], fixedrange=True),
     )
     if title:
         layout["title"] = dict(text=title, font=dict(size=14))
