@@ -143,7 +143,7 @@ def test_chinese_smoke():
     assert all(cjk(h.value) for h in [*at.header, *at.subheader]) and all(cjk(str(c)) for c in at.dataframe[1].value.columns)
     unk = at.dataframe[-1].value.iloc[:, 2].tolist()  # three English lines, then two Chinese ones
     assert unk[:3] == [0, 0, 0] and min(unk[3:]) > 0
-    assert [m.label for m in at.get("metric")][0].startswith("与 模型说明中的池化")
+    assert [m.label for m in at.get("metric")][0].startswith("与 模型说明的池化公式")
     # the default sentences include a Chinese line: the vocabulary note speaks Chinese with live numbers
     at.text_input(key="enc_text_a").input("一个男人在吃东西。").run()
     _ok(at)
