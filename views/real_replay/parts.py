@@ -109,7 +109,7 @@ def verdicts(run: M.ReplayRun) -> None:
 def param_table(count: M.ParamCount) -> pd.DataFrame:
     return pd.DataFrame({
         t("col_part"): [t(f"part_{p.part}") for p in count.parts],
-        t("col_formula"): [f"{p.formula} = {p.count:,}" for p in count.parts],
+        t("col_formula"): [p.formula for p in count.parts],
         t("col_count"): [f"{p.count:,}" for p in count.parts],
     })
 
