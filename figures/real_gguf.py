@@ -47,15 +47,20 @@ def bytes_markdown(f: FieldBytes, labels: dict[str, str]) -> str:
     return "  \n".join(f"**{name}** `{hex_bytes(raw)}`" for name, raw in rows if raw)
 
 
-def layout_latex(kind: str) -> str:
-    """The block's layout and its dequantisation, symbolically."""
+def layout_latex(kind: str, bytes_word: str = "bytes") -> str:
+    """The block's layout and its dequantisation, symbolically, on two lines (it fits a narrow
+    column); `bytes_word` in the learner's language."""
     if kind == "Q4_1":
-        return (r"\underbrace{d}_{\text{float16}}\;\underbrace{m}_{\text{float16}}\;"
-                r"\underbrace{b_0\,b_1 \cdots b_{15}}_{16\ \text{bytes}},\qquad"
-                r"q_j = b_j \,\&\, \texttt{0x0F},\quad q_{j+16} = b_j \gg 4\quad(j = 0\ldots 15),\qquad"
-                r"w_j = d\cdot q_j + m")
-    return (r"\underbrace{d}_{\text{float16}}\;\underbrace{q_0\,q_1 \cdots q_{31}}_{32\ \text{int8}},\qquad"
-            r"w_j = d\cdot q_j")
+        return (r"\begin{gathered}"
+                r"\underbrace{d}_{\text{float16}}\;\underbrace{m}_{\text{float16}}\;"
+                r"\underbrace{b_0\,b_1 \cdots b_{15}}_{16\ \text{" + bytes_word + r"}}\\"
+                r"q_j = b_j \,\&\, \texttt{0x0F},\quad q_{j+16} = b_j \gg 4\quad(j = 0\ldots 15),\qquad "
+                r"w_j = d\cdot q_j + m"
+                r"\end{gathered}")
+    return (r"\begin{gathered}"
+            r"\underbrace{d}_{\text{float16}}\;\underbrace{q_0\,q_1 \cdots q_{31}}_{32\ \text{int8}}\\"
+            r"w_j = d\cdot q_j"
+            r"\end{gathered}")
 
 
 def weights_latex(block: StoredBlock, js: Sequence[int]) -> str:

@@ -63,16 +63,22 @@ def _tex_text(s: str) -> str:
     return r"\text{“" + out + r"”}"
 
 
-def formula_latex() -> str:
-    """The four steps, symbolically."""
+def formula_latex(words: dict[str, str]) -> str:
+    """The four steps, symbolically; `words` = the notes in the learner's language (keys
+    temperature, greedy, top_k, nucleus, top_p, renormalise, otherwise)."""
+    w = {k: _tex_words(v) for k, v in words.items()}
     return (r"\begin{aligned}"
-            r"p_{T,i} &= \frac{e^{z_i/T}}{\sum_j e^{z_j/T}} && \text{temperature } T>0\ (T=0:\ \arg\max_i z_i)\\"
-            r"K &= \{\,i : z_i \ge z_{(k)}\,\} && \text{top-}k\text{: the } k \text{ largest logits}\\"
-            r"N &= \text{smallest set of most probable } i\in K \text{ with } \textstyle\sum_{i\in N} p_{K,i} \ge p"
-            r" && \text{top-}p\\"
-            r"q_i &= \frac{p_{T,i}}{\sum_{j\in N} p_{T,j}}\ (i\in N),\quad q_i = 0 \text{ otherwise}"
-            r" && \text{renormalise, then draw}"
+            rf"p_{{T,i}} &= \frac{{e^{{z_i/T}}}}{{\sum_j e^{{z_j/T}}}} && {w['temperature']}\ T>0"
+            rf"\ \ (T=0:\ {w['greedy']}\ \arg\max_i z_i)\\"
+            rf"K &= \{{\,i : z_i \ge z_{{(k)}}\,\}} && \text{{top-}}k\text{{: }}{w['top_k']}\\"
+            rf"N &= {w['nucleus']}\ \textstyle\sum_{{i\in N}} p_{{K,i}} \ge p && \text{{top-}}p\\"
+            rf"q_i &= \frac{{p_{{T,i}}}}{{\sum_{{j\in N}} p_{{T,j}}}}\ (i\in N),\quad q_i = 0\ {w['otherwise']}"
+            rf" && {w['renormalise']}"
             r"\end{aligned}")
+
+
+def _tex_words(s: str) -> str:
+    return r"\text{" + s.replace("{", r"\{").replace("}", r"\}") + "}"
 
 
 def temperature_latex(tr: SamplingTrace, row: TokenRow, piece: str) -> str:
@@ -82,14 +88,15 @@ def temperature_latex(tr: SamplingTrace, row: TokenRow, piece: str) -> str:
             rf" = {row.p_T:.4f} \qquad (T = 1:\ p = {row.p:.4f})")
 
 
-def nucleus_latex(table: Sequence[TokenRow], top_p: float, n_kept: int, mass: float, shown: int = 6) -> str:
+def nucleus_latex(table: Sequence[TokenRow], top_p: float, n_kept: int, mass: float, tokens_word: str,
+                  shown: int = 6) -> str:
     """The running sum of p_K, most probable first, up to the token that reaches top-p: the
     first `shown` terms written, the rest as … (`mass` = Σ p_K over the n_kept survivors)."""
     terms = [f"{r.p_k:.3f}" for r in table[:min(n_kept, shown)]]
     if n_kept > shown:
         terms.append(r"\dots")
     sign = r"\ge" if mass >= top_p else "<"
-    return (rf"\underbrace{{{' + '.join(terms)}}}_{{{n_kept}\ \text{{tokens}}}} = {mass:.4f} {sign} p = {top_p:g}")
+    return (rf"\underbrace{{{' + '.join(terms)}}}_{{{n_kept}\ {_tex_words(tokens_word)}}} = {mass:.4f} {sign} p = {top_p:g}")
 
 
 def renormalise_latex(tr: SamplingTrace, row: TokenRow, piece: str) -> str:

@@ -90,6 +90,11 @@ def top_p_cut(z: torch.Tensor, p: float) -> torch.Tensor:
     return cut_sorted.scatter(-1, order, cut_sorted)
 
 
+def kth_largest(z: torch.Tensor, k: int) -> float:
+    """z_(k), the k-th largest logit of one row (the last one if k exceeds the vocabulary)."""
+    return float(torch.topk(z, min(k, z.shape[-1])).values[-1])
+
+
 @dataclass(frozen=True)
 class SamplingTrace:
     """One next-token choice written out. Tensors are over the vocabulary (V,), float64."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 from gguf.quants import dequantize
 from streamlit.testing.v1 import AppTest
 
@@ -14,6 +15,12 @@ from tests.pages.apptest import open_page, plotly_array
 from views.real_gguf.parts import _open
 
 PAGE = "views/real_gguf/page.py"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _file_opened():
+    """The page's cached reader opened before the first AppTest run (its 30 s timeout is for the page)."""
+    _open()
 
 
 def _app(lang: str = "en") -> AppTest:

@@ -15,6 +15,16 @@ from tests.pages.apptest import open_page
 PAGE = "views/real_lm/page.py"
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _models_loaded():
+    """The page's cached loaders filled before the first AppTest run, so that run's 30 s timeout
+    measures the page, not a cold model load on a busy machine."""
+    from widgets.real_models import smollm_engine, smollm_tokenizer
+
+    smollm_tokenizer()
+    smollm_engine()
+
+
 def _app(lang: str = "en", **state) -> AppTest:
     return open_page(PAGE, lang, **state)
 

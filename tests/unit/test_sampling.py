@@ -21,6 +21,7 @@ from engine.ops.sampling import (
     SamplingError,
     choose,
     filter_logits,
+    kth_largest,
     reference_gap,
     rows,
     settings,
@@ -163,3 +164,10 @@ def test_rows_write_out_every_step_and_the_reference_gap_is_zero():
     assert reference_gap(tr) == 0.0
     assert reference_gap(filter_logits(z, settings(0.0))) == 0.0
     assert reference_gap(filter_logits(z, settings(1.0))) < 1e-15
+
+
+def test_kth_largest_is_top_k_threshold():
+    z = _logits((100,), 9)
+    for k in (1, 7, 100, 150):
+        kept = ~top_k_cut(z[None], k)[0]
+        assert float(z[kept].min()) == kth_largest(z, k)

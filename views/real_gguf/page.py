@@ -33,7 +33,7 @@ MB = 1e6
 st.title(t("title"))
 st.markdown(t.section("intuition"))
 st.header(t("formula_header"))
-st.latex(fg.layout_latex("Q4_1"))
+st.latex(fg.layout_latex("Q4_1", t("tex_bytes")))
 st.markdown(t.section("formula"))
 
 # ----- the choice of a block ----------------------------------------------------------------------
@@ -62,7 +62,7 @@ if kind == "token_embd":
 st.subheader(t("bytes_header", n=len(block.raw)))
 st.markdown(fg.bytes_markdown(fields_of(block), {"d": t("field_d"), "m": t("field_m"), "q": t("field_q")}))
 if block.kind != "Q4_1":
-    st.latex(fg.layout_latex(block.kind))
+    st.latex(fg.layout_latex(block.kind, t("tex_bytes")))
 st.markdown(t("d_m_note", d=f"{block.d:.6g}", m=f"{block.m:.6g}") if block.kind == "Q4_1"
             else t("d_note", d=f"{block.d:.6g}"))
 st.markdown(t.section("nibbles") if block.kind == "Q4_1" else t("q8_note"))

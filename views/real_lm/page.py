@@ -20,6 +20,7 @@ from engine.ops.sampling import (
     CUT_TOP_P,
     KEPT,
     filter_logits,
+    kth_largest,
     nucleus_mass,
     reference_gap,
     rows,
@@ -40,7 +41,8 @@ TOP = 20
 st.title(t("title"))
 st.markdown(t.section("intuition"))
 st.header(t("formula_header"))
-st.latex(fl.formula_latex())
+st.latex(fl.formula_latex({k: t(f"tex_{k}") for k in (
+    "temperature", "greedy", "top_k", "nucleus", "renormalise", "otherwise")}))
 st.markdown(t.section("formula"))
 
 # ----- the prompt and its tokens ---------------------------------------------------------------
@@ -94,13 +96,12 @@ with st.container(border=True):
     st.markdown(t("step_temperature", T=f"{s.T:g}") if not s.greedy else t("step_greedy"))
     st.latex(fl.temperature_latex(tr, table[0], pieces[0]))
     if s.top_k is not None and not s.greedy:
-        st.markdown(t("step_top_k", k=s.top_k, n=n_k, z=f"{table[min(s.top_k, TOP) - 1].z:.3f}"
-                      if s.top_k <= TOP else "–"))
+        st.markdown(t("step_top_k", k=s.top_k, n=n_k, z=f"{kth_largest(tr.z, s.top_k):.3f}"))
     else:
         st.markdown(t("step_top_k_off"))
     if s.top_p < 1.0 and not s.greedy:
         st.markdown(t("step_top_p", p=f"{s.top_p:g}", n=n_kept))
-        st.latex(fl.nucleus_latex(table, s.top_p, n_kept, nucleus_mass(tr)))
+        st.latex(fl.nucleus_latex(table, s.top_p, n_kept, nucleus_mass(tr), t("tex_tokens")))
     else:
         st.markdown(t("step_top_p_off"))
     st.markdown(t("step_renormalise", n=n_kept, mass=f"{tr.kept_mass:.4f}"))
