@@ -28,8 +28,17 @@ def _ok(at: AppTest) -> None:
     assert not at.exception, [e.value for e in at.exception]
 
 
+@pytest.fixture(scope="module", autouse=True)
+def ref():
+    """The page's own cached model, loaded before the first AppTest run (so that run's 30 s timeout
+    measures the page, not a cold load) and used as the reference here: one load per process."""
+    from widgets.real_models import minilm_reference
+
+    return minilm_reference()
+
+
 @pytest.fixture(scope="module")
-def default_page() -> AppTest:
+def default_page(ref) -> AppTest:
     return _page()
 
 
@@ -52,11 +61,11 @@ def _texts(at: AppTest) -> list[str]:
     return parts
 
 
-def test_default_page_shows_pieces_views_and_checks(default_page, minilm_ref):
+def test_default_page_shows_pieces_views_and_checks(default_page, ref):
     at = default_page
     _ok(at)
     assert not at.error and not at.warning
-    pieces = minilm_ref.tokenizer.convert_ids_to_tokens(minilm_ref.tokenizer(EN)["input_ids"])
+    pieces = ref.tokenizer.convert_ids_to_tokens(ref.tokenizer(EN)["input_ids"])
     assert at.code[0].value == "  ".join(pieces) and "##bel" in pieces
     assert not [s for s in _texts(at) if "⟦" in s]
     # the model view: 72 clickable tiles, the picked one (layer 1, head 1) outlined
@@ -70,13 +79,13 @@ def test_default_page_shows_pieces_views_and_checks(default_page, minilm_ref):
                      "Our engine replays MiniLM"]
 
 
-def test_head_view_and_summaries_are_the_models_weights(minilm_ref):
+def test_head_view_and_summaries_are_the_models_weights(ref):
     at = _page()
     at.slider(key="enc_layer").set_value(3).run()
     at.slider(key="enc_head").set_value(5).run()
     _ok(at)
     assert "layer 3, head 5" in at.header[4].value
-    tr = mh.run(minilm_ref, EN)
+    tr = mh.run(ref, EN)
     z = plotly_array(_chart(at, "enc_head_view")["data"][0]["z"])
     np.testing.assert_allclose(z, tr.attentions[2, 4].double().numpy(), atol=1e-6)
     stats = hs.head_stats(tr.attentions, [0], [tr.tokens.T - 1])
@@ -92,7 +101,7 @@ def test_head_view_and_summaries_are_the_models_weights(minilm_ref):
     assert grid["layout"]["shapes"][0]["x0"] > grid["layout"]["shapes"][0]["y0"] > 0  # head 5 right of layer 3
 
 
-def test_pair_and_similarity(minilm_ref):
+def test_pair_and_similarity(ref):
     at = _page()
     at.toggle(key="enc_pair").set_value(True).run()
     _ok(at)
@@ -102,7 +111,7 @@ def test_pair_and_similarity(minilm_ref):
     assert types[0] == 0 and types[-1] == 1 and sorted(set(types)) == [0, 1]
     cos = plotly_array(_chart(at, "enc_sim")["data"][0]["z"])
     lines = at.text_area(key="enc_sentences").value.splitlines()
-    sim = mh.compare(minilm_ref, "\n".join(lines))
+    sim = mh.compare(ref, "\n".join(lines))
     np.testing.assert_allclose(cos, sim.cos.numpy(), atol=1e-9)
     np.testing.assert_allclose(np.diag(cos), 1.0, atol=1e-12)
     assert "1 and 2" in at.success[0].value  # food and bread are the closest pair of the example
