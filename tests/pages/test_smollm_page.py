@@ -81,6 +81,12 @@ def test_generation_is_kept_across_setting_changes_and_seeded():
     assert _generated(at) == two
     at.text_area(key="lm_prompt").set_value("Once upon a time").run()  # a new prompt, a new continuation
     assert _generated(at) == []
+    at.button(key="lm_next").click().run()
+    once = _generated(at)
+    at.switch_page("views/home.py").run()  # away and back: the prompt and its continuation stay
+    at.switch_page(PAGE).run()
+    _ok(at)
+    assert at.text_area(key="lm_prompt").value == "Once upon a time" and _generated(at) == once
 
 
 def test_greedy_at_temperature_zero_is_said_and_deterministic():

@@ -42,14 +42,15 @@ f = parts.gguf_file()
 st.header(t("block_header"))
 c_kind, c_layer, c_block = st.columns(3, gap="medium", vertical_alignment="bottom")
 with c_kind:
-    kind = st.selectbox(t("kind"), parts.KINDS, key="gguf_kind", help=t("kind_help"),
+    kind = st.selectbox(t("kind"), parts.KINDS, key="gguf_kind", persist_state="session", help=t("kind_help"),
                         format_func=lambda k: f"{k} · {t('kind_' + k)}")
 with c_layer:
-    layer = st.slider(t("layer"), 0, parts.N_LAYERS - 1, 0, key="gguf_layer", disabled=kind == "token_embd")
+    layer = st.slider(t("layer"), 0, parts.N_LAYERS - 1, 0, key="gguf_layer", persist_state="session",
+                      disabled=kind == "token_embd")
 tensor = f.tensors[parts.checked_choice(kind, layer)]
 rows, cols = (int(n) for n in reversed(tensor.shape))
 with c_block:
-    index = st.number_input(t("block"), 0, None, 0, 1, key="gguf_block",
+    index = st.number_input(t("block"), 0, None, 0, 1, key="gguf_block", persist_state="session",
                             help=t("block_help", last=n_blocks(tensor) - 1))
 block = parts.block_or_stop(tensor, int(index))
 st.markdown(t("tensor_note", name=tensor.name, type=block.kind, rows=rows, cols=cols,

@@ -51,7 +51,8 @@ st.header(t("prompt_header"))
 tok = smollm_tokenizer()
 smollm_engine()  # loaded here, under its spinner, before any control is drawn
 st.session_state.setdefault("lm_prompt", parts.DEFAULT_PROMPT)
-text = st.text_area(t("prompt"), key="lm_prompt", height=90, help=t("prompt_help", max=BOUNDS["prompt_tokens"].high))
+text = st.text_area(t("prompt"), key="lm_prompt", height=90, persist_state="session",
+                    help=t("prompt_help", max=BOUNDS["prompt_tokens"].high))
 prompt = parts.read_prompt(text)
 if prompt is None:
     st.stop()
@@ -67,15 +68,18 @@ context = (*prompt.ids, *(s.step.token_id for s in shown))
 st.header(t("controls_header"))
 c_T, c_k, c_p, c_seed = st.columns(4, gap="medium", vertical_alignment="bottom")
 with c_T:
-    T_value = st.slider(t("temperature"), 0.0, 2.0, 0.8, 0.05, key="lm_T", help=t("temperature_help"))
+    T_value = st.slider(t("temperature"), 0.0, 2.0, 0.8, 0.05, key="lm_T", persist_state="session",
+                        help=t("temperature_help"))
 with c_k:
-    use_k = st.toggle(t("use_top_k"), value=True, key="lm_use_k")
+    use_k = st.toggle(t("use_top_k"), value=True, key="lm_use_k", persist_state="session")
     k_value = st.number_input(t("top_k"), 0, BOUNDS["top_k"].high, 50, 1, key="lm_k", disabled=not use_k,
-                              help=t("top_k_help"))
+                              persist_state="session", help=t("top_k_help"))
 with c_p:
-    p_value = st.number_input(t("top_p"), 0.0, 2.0, 0.9, 0.05, key="lm_p", format="%.3f", help=t("top_p_help"))
+    p_value = st.number_input(t("top_p"), 0.0, 2.0, 0.9, 0.05, key="lm_p", format="%.3f", persist_state="session",
+                              help=t("top_p_help"))
 with c_seed:
-    seed = st.number_input(t("seed"), 0, BOUNDS["seed"].high, 0, 1, key="lm_seed", help=t("seed_help"))
+    seed = st.number_input(t("seed"), 0, BOUNDS["seed"].high, 0, 1, key="lm_seed", persist_state="session",
+                           help=t("seed_help"))
 s = parts.read_settings(T_value, use_k, k_value, p_value)
 if s.greedy:
     st.info(t("greedy_note"))
@@ -124,7 +128,7 @@ st.markdown(t.section("generation"))
 room = room_left(len(prompt.ids), len(shown))
 b_one, n_col, b_n, b_clear = st.columns([2, 2, 2, 1], vertical_alignment="bottom")
 with n_col:
-    n_more = st.slider(t("gen_n"), 1, parts.generate_bound(), 5, key="lm_n")
+    n_more = st.slider(t("gen_n"), 1, parts.generate_bound(), 5, key="lm_n", persist_state="session")
 with b_one:
     st.button(t("next_token"), key="lm_next", disabled=room == 0, on_click=parts.extend,
               args=(prompt.ids, 1, s, seed), type="primary")

@@ -99,7 +99,8 @@ def extend(prompt_ids: list[int], n: int, s: SamplingSettings, seed: int) -> Non
         return
     if n <= 0:
         return
-    gen = generate(next_logits, prompt_ids, n, s, seed, done=[d.step.token_id for d in done], eos_ids=EOS_IDS)
+    with st.spinner(t("generating", n=n), show_time=True):
+        gen = generate(next_logits, prompt_ids, n, s, seed, done=[d.step.token_id for d in done], eos_ids=EOS_IDS)
     tok = smollm_tokenizer()
     rows = st.session_state[STATE]["shown"]
     for step in gen.steps:
