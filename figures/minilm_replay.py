@@ -8,7 +8,8 @@ from collections.abc import Sequence
 
 import plotly.graph_objects as go
 
-from engine.models.minilm import Comparison, MiniLMConfig, QueryScores
+from engine.models.minilm import Comparison, EmbeddingTrace, MiniLMConfig, QueryScores
+from engine.ops.transformer import EncoderTrace
 
 _TEX_SPECIAL = {"\\": r"\backslash{}", "#": r"\#", "$": r"\$", "%": r"\%", "&": r"\&", "_": r"\_",
                 "{": r"\{", "}": r"\}", "~": r"\sim{}", "^": r"\hat{}"}
@@ -110,3 +111,45 @@ def gap_figure(c32: Comparison, c64: Comparison, names: dict[str, str], depths: 
     fig.update_layout(barmode="group", title=title, height=360, margin=dict(l=10, r=10, t=50, b=10),
                       legend=dict(orientation="h", y=-0.15))
     return fig
+
+
+def vec(v, terms: int = 3) -> str:
+    """The first `terms` entries of a vector, then … : (0.012, −0.034, 0.051, …)."""
+    shown = ", ".join(f"{float(x):.3f}" for x in v[:terms])
+    return rf"({shown}, \dots)" if len(v) > terms else f"({shown})"
+
+
+def embedding_latex(e: EmbeddingTrace, t: int, token_id: int, segment: int, eps: float) -> str:
+    """Token t's input to layer 1: the three embedding rows, their sum, LayerNorm's μ and σ²."""
+    d = e.total.shape[-1]
+    return (r"\begin{aligned}"
+            rf"W_{{\text{{word}}}}[{token_id}] &= {vec(e.word[0, t])} \\"
+            rf"W_{{\text{{type}}}}[{segment}] &= {vec(e.token_type[0, t])} \\"
+            rf"P_{{{t}}} &= {vec(e.position[0, t])} \\"
+            rf"x_{{{t}}} &= W_{{\text{{word}}}}[{token_id}] + W_{{\text{{type}}}}[{segment}] + P_{{{t}}} \\"
+            rf"&= {vec(e.total[0, t])} \\"
+            rf"\mu &= \tfrac{{1}}{{{d}}}\textstyle\sum_e x_{{{t},e}} = {float(e.norm.mean[0, t]):.4f} \\"
+            rf"\sigma^2 &= {float(e.norm.var[0, t]):.4f},\quad \varepsilon = 10^{{{_exponent(eps)}}} \\"
+            rf"h^{{(0)}}_{{{t}}} &= \gamma \odot \frac{{x_{{{t}}} - \mu}}{{\sqrt{{\sigma^2 + \varepsilon}}}} + \beta \\"
+            rf"&= {vec(e.output[0, t])}"
+            r"\end{aligned}")
+
+
+def block_latex(b: EncoderTrace, l: int, t: int) -> str:
+    """Token t through layer l's two post-LN residual sub-layers, with its numbers."""
+    s1, s2 = b.self_attn, b.feed_forward
+    active, d_ff = int((s2.inner.hidden[0, t] > 0).sum()), s2.inner.hidden.shape[-1]
+    x, z, h = rf"h^{{({l - 1})}}_{{{t}}}", rf"Z^{{({l})}}_{{{t}}}", rf"h^{{({l})}}_{{{t}}}"
+
+    def moments(s) -> str:
+        return rf"\quad(\mu = {float(s.norm.mean[0, t]):.3f},\ \sigma^2 = {float(s.norm.var[0, t]):.3f})"
+
+    rows = [rf"{x} &= {vec(s1.x[0, t])}",
+            rf"\mathrm{{MHA}}(h^{{({l - 1})}})_{{{t}}} &= {vec(s1.inner.output[0, t])}",
+            rf"{x} + \mathrm{{MHA}} &= {vec(s1.residual[0, t])}{moments(s1)}",
+            rf"{z} = \mathrm{{LN}}(\cdot) &= {vec(s1.output[0, t])}",
+            rf"\mathrm{{FFN}}({z}) &= {vec(s2.inner.output[0, t])}",
+            rf"\#\{{j : (W_1 z + b_1)_j > 0\}} &= {active}/{d_ff}",
+            rf"{z} + \mathrm{{FFN}} &= {vec(s2.residual[0, t])}{moments(s2)}",
+            rf"{h} = \mathrm{{LN}}(\cdot) &= {vec(s2.output[0, t])}"]
+    return r"\begin{aligned}" + r" \\ ".join(rows) + r"\end{aligned}"

@@ -62,3 +62,26 @@ def test_gap_figure_bars_and_tolerances():
     assert sorted(lines) == [1e-10, 1e-4]
     with pytest.raises(ValueError):
         fm.gap_figure(c32, c64, {"hidden": "h", "attention": "A", "tolerance": "tol"}, depths[:3])
+
+
+def test_one_token_through_the_embeddings_and_a_block():
+    from engine.models.minilm import EmbeddingTrace
+    from engine.ops.layer_norm import layer_norm
+    from engine.ops.transformer import BlockConfig, encoder_block, seeded_block_params
+
+    gen = torch.Generator().manual_seed(1)
+    word, typ, pos = (torch.randn(1, 3, 8, generator=gen, dtype=torch.float64) for _ in range(3))
+    total = word + typ + pos
+    e = EmbeddingTrace(word, typ, pos, total, layer_norm(total, None, None, 1e-12))
+    tex = fm.embedding_latex(e, 2, token_id=1996, segment=0, eps=1e-12)
+    assert r"W_{\text{word}}[1996] &= " + fm.vec(word[0, 2]) in tex
+    assert f"{float(e.norm.mean[0, 2]):.4f}" in tex and r"\varepsilon = 10^{-12}" in tex
+    assert fm.vec(e.output[0, 2]) in tex
+    cfg = BlockConfig(d_model=8, h=2, d_ff=16, activation="gelu")
+    b = encoder_block(e.output, seeded_block_params(cfg, 0), 2, activation="gelu", eps=1e-12)
+    tex = fm.block_latex(b, 3, 1)
+    assert "h^{(2)}_{1}" in tex and "Z^{(3)}_{1}" in tex and "h^{(3)}_{1}" in tex
+    active = int((b.ffn.hidden[0, 1] > 0).sum())
+    assert f"= {active}/16" in tex and fm.vec(b.output[0, 1]) in tex
+    assert fm.vec(torch.tensor([1.0, -2.0])) == "(1.000, -2.000)"
+    assert fm.vec(torch.arange(5.0)) == r"(0.000, 1.000, 2.000, \dots)"

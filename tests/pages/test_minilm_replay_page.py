@@ -100,6 +100,11 @@ def test_the_query_written_out_follows_the_picks():
     assert written == pytest.approx(list(heat2[3, :4]), abs=1e-4)
     assert heat2.sum(1) == pytest.approx([1.0] * heat2.shape[0], abs=1e-5)
     assert "s_{3,0}" in tex and r"\sqrt{32}" in tex
+    # the same token through the embeddings (its id from the token table) and through layer 5
+    token_id = at.dataframe[0].value.iloc[1, 3]
+    assert rf"W_{{\text{{word}}}}[{token_id}] &= (" in _tex(at, r"\varepsilon = 10^{-12}")
+    block = _tex(at, "Z^{(5)}_{3}")
+    assert "h^{(4)}_{3}" in block and "h^{(5)}_{3}" in block and "/1536" in block
 
 
 def test_bad_input_gets_translated_messages():

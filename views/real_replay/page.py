@@ -95,6 +95,18 @@ with fig:
     st.plotly_chart(attention_figure(weights, tokens, tokens, title=t("heatmap_title", layer=layer, head=head),
                                      showscale=True), key="rp_heatmap")
 
+# ----- the query token through the embeddings and layer l -------------------------------------
+st.header(t("token_header", token=tokens[query], query=query, layer=layer))
+st.markdown(t.section("token"))
+emb, blk = st.columns(2, gap="large")
+with emb:
+    st.markdown(t("embedding_note", query=query))
+    st.latex(fm.embedding_latex(run.trace32.embeddings, query, int(encoded.input_ids[0, query]),
+                                int(encoded.token_type_ids[0, query]), config.eps))
+with blk:
+    st.markdown(t("block_note", layer=layer, query=query))
+    st.latex(fm.block_latex(run.trace32.layers[layer - 1], layer, query))
+
 # ----- parameters ---------------------------------------------------------------------------
 st.header(t("params_header"))
 st.markdown(t.section("params"))
