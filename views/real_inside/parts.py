@@ -19,7 +19,7 @@ MAX_TOKENS = 64  # the page's prompt bound: the lens grid stays readable, the le
 N_BLOCKS, N_HEADS, N_PAIRS = 30, 9, 32
 
 
-@st.cache_resource(max_entries=8, show_spinner=False)
+@st.cache_resource(max_entries=4, show_spinner=False)  # ≈22 MB per 64-token trace (logits 12.6 MB)
 def trace_for(_model, ids: tuple[int, ...]) -> lm.SmolTrace:
     """Our forward pass of one prompt, kept per prompt (≈0.4 s)."""
     return lm.forward(_model, list(ids))
