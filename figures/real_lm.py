@@ -54,12 +54,14 @@ def tokens_markdown(pieces: Sequence[str], ids: Sequence[int]) -> str:
     return " ".join(f"{_md_code(p)}{str(i).translate(SUBSCRIPT)}" for p, i in zip(pieces, ids, strict=True))
 
 
+_TEX_TEXT_ESCAPES = {"\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "$": r"\$", "%": r"\%", "&": r"\&",
+                     "#": r"\#", "_": r"\_", "^": r"\textasciicircum{}", "~": r"\textasciitilde{}"}
+
+
 def _tex_text(s: str) -> str:
     """A token piece inside \\text{…}: LaTeX's special characters escaped."""
-    out = s
-    for a, b in (("\\", r"\backslash "), ("{", r"\{"), ("}", r"\}"), ("$", r"\$"), ("%", r"\%"),
-                 ("&", r"\&"), ("#", r"\#"), ("_", r"\_"), ("^", r"\^{}"), ("~", r"\sim ")):
-        out = out.replace(a, b)
+    # one pass, character by character: a replacement is never escaped again
+    out = "".join(_TEX_TEXT_ESCAPES.get(c, c) for c in s)
     return r"\text{“" + out + r"”}"
 
 

@@ -39,3 +39,8 @@ def test_levels_figure_puts_every_weight_on_a_level():
     assert lines == {float(v) for v in grid} and len(lines) == 16
     assert set(float(w) for w in fig.data[1].y) <= lines
     assert "0x0F" in fg.layout_latex("Q4_1") and r"w_j = d\cdot q_j" in fg.layout_latex("Q8_0")
+
+
+def test_a_token_piece_in_latex_text_is_escaped_once():
+    assert fl._tex_text("a\\{b}_^~$%&#") == (r"\text{“a\textbackslash{}\{b\}\_\textasciicircum{}"
+                                            r"\textasciitilde{}\$\%\&\#”}")
