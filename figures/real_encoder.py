@@ -46,7 +46,7 @@ def model_view_figure(A, pick: tuple[int, int], *, title: str | None = None, lay
                  hovertext=[hover.format(l=l + 1, h=h + 1) for l, h in tiles], hoverinfo="text",
                  selected=dict(marker=dict(opacity=1)), unselected=dict(marker=dict(opacity=1)))
     layout = dict(
-        height=140 + 62 * L, margin=dict(l=10, r=10, t=40 if title else 10, b=10),
+        height=170 + 62 * L, margin=dict(l=10, r=10, t=75 if title else 30, b=10),
         # a click anywhere picks the nearest tile centre: no hover cut-off (click selection follows hover)
         clickmode="event+select", hovermode="closest", hoverdistance=-1,
         xaxis=dict(tickmode="array", tickvals=[centre(h) for h in range(H)],
@@ -88,7 +88,7 @@ def summary_figure(values, pick: tuple[int, int], *, title: str | None = None, f
                  hovertemplate=f"{layer_word}%{{customdata[0]}} {head_word}%{{customdata[1]}}: %{{z:.4f}}<extra></extra>",
                  customdata=[[[l + 1, h + 1] for h in range(H)] for l in range(L)])
     layout = dict(
-        height=90 + 34 * L + (30 if title else 0), margin=dict(l=10, r=10, t=40 if title else 10, b=10),
+        height=110 + 34 * L + (45 if title else 0), margin=dict(l=10, r=10, t=75 if title else 30, b=10),
         xaxis=dict(tickmode="array", tickvals=list(range(H)), ticktext=[f"{head_word}{h + 1}" for h in range(H)],
                    showgrid=False, zeroline=False, side="top"),
         yaxis=dict(tickmode="array", tickvals=list(range(L)), ticktext=[f"{layer_word}{l + 1}" for l in range(L)],
@@ -122,12 +122,14 @@ def head_summary_latex(stats: HeadStats, l: int, h: int, T: int, n_sep: int) -> 
     rows = [
         rf"m_{{\mathrm{{CLS}}}}{sup} &= \tfrac{{1}}{{{T}}}\textstyle\sum_i a_{{i,\mathrm{{CLS}}}} = {_n(stats.cls[l, h])}",
         rf"m_{{\mathrm{{SEP}}}}{sup} &= \tfrac{{1}}{{{T}}}\textstyle\sum_i \sum_{{j \in \mathrm{{SEP}}}} a_{{ij}}"
-        rf" = {_n(stats.sep[l, h])} \quad ({n_sep}\ \mathrm{{[SEP]}})",
+        rf" = {_n(stats.sep[l, h])}",
+        rf"\lvert \mathrm{{SEP}} \rvert &= {n_sep}",
         rf"m_{{-1}}{sup} &= \tfrac{{1}}{{{max(T - 1, 1)}}}\textstyle\sum_{{i \ge 2}} a_{{i,i-1}} = {_n(stats.prev[l, h])}",
         rf"m_{{+1}}{sup} &= \tfrac{{1}}{{{max(T - 1, 1)}}}\textstyle\sum_{{i < T}} a_{{i,i+1}} = {_n(stats.next[l, h])}",
         rf"m_{{0}}{sup} &= \tfrac{{1}}{{{T}}}\textstyle\sum_i a_{{ii}} = {_n(stats.same[l, h])}",
         rf"\bar H{sup} &= \tfrac{{1}}{{{T}}}\textstyle\sum_i \Big(-\sum_j a_{{ij}} \ln a_{{ij}}\Big)"
-        rf" = {_n(stats.entropy[l, h])} \le \ln {T} = {_n(np.log(T))}",
+        rf" = {_n(stats.entropy[l, h])}",
+        rf"&\le \ln {T} = {_n(np.log(T))}",
     ]
     return r"\begin{aligned}" + r" \\ ".join(rows) + r"\end{aligned}"
 

@@ -69,7 +69,7 @@ parts.model_view(key, tr.attentions, (l, h))
 st.header(t("head_view_header", l=l + 1, h=h + 1))
 st.markdown(t.section("head_view"))
 figs = parts.head_figures(key, t.lang, analysis, (l, h))
-fig_col, text_col = st.columns([3, 2], gap="large")
+fig_col, text_col = st.columns(2, gap="large")  # the written-out summaries need half the width
 with fig_col:
     st.plotly_chart(figs["head"], key="enc_head_view")
 with text_col:
