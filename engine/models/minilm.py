@@ -95,7 +95,8 @@ class MiniLMWeights:
         return self.embeddings.word.dtype
 
 
-def _layer(get, i: int) -> EncoderParams:
+def bert_layer_params(get, i: int) -> EncoderParams:
+    """BERT's layer i as our encoder block's parameters; get(name) returns a state_dict tensor."""
     p = f"encoder.layer.{i}."
     attn = p + "attention."
     # W_in = [W_Q; W_K; W_V], (3E, E): BERT's three linears as nn.MultiheadAttention's one
@@ -124,7 +125,7 @@ def from_state_dict(state: dict, config: MiniLMConfig, dtype: torch.dtype = torc
                                  NormParams(get(e + "LayerNorm.weight"), get(e + "LayerNorm.bias")))
     pooler = (PoolerParams(get("pooler.dense.weight"), get("pooler.dense.bias"))
               if "pooler.dense.weight" in state else None)
-    return MiniLMWeights(config, embeddings, tuple(_layer(get, i) for i in range(config.N)), pooler)
+    return MiniLMWeights(config, embeddings, tuple(bert_layer_params(get, i) for i in range(config.N)), pooler)
 
 
 def from_model(model, dtype: torch.dtype = torch.float32) -> MiniLMWeights:

@@ -116,7 +116,7 @@ st.markdown(t("params_total", total=f"{count.total:,}", share=f"{count.of('word'
 
 # ----- code and the check -----------------------------------------------------------------
 st.header(t("code_header"))
-show_code(M.embed, M.replay, M.from_state_dict, encoder_block, multi_head_attention, gelu)
+show_code(M.bert_layer_params, M.embed, M.replay, encoder_block, multi_head_attention, gelu)
 
 st.header(t("check_header"))
 st.markdown(t.section("check"))
