@@ -109,8 +109,8 @@ def rope_pair_latex(view: RopeView, i: int) -> str:
     phi, th = float(view.angle[i]), float(view.theta[i])
     c, s = math.cos(phi), math.sin(phi)
     return (r"\begin{aligned}"
-            rf" \theta_{{{i}}} &= 100000^{{-{2 * i}/64}} = {th:.6g}, \quad m\theta_{{{i}}} = {view.m}"
-            rf"\cdot {th:.6g} = {phi:.4f}\ \text{{rad}} \\"
+            rf" \theta_{{{i}}} &= 100000^{{-{2 * i}/64}} = {th:.6g} \\"
+            rf" m\theta_{{{i}}} &= {view.m} \cdot {th:.6g} = {phi:.4f}\ \text{{rad}} \\"
             rf" \begin{{bmatrix}} q'_{{{a}}} \\ q'_{{{b}}} \end{{bmatrix}} &="
             rf" \begin{{bmatrix}} {c:.4f} & {-s:.4f} \\ {s:.4f} & {c:.4f} \end{{bmatrix}}"
             rf" \begin{{bmatrix}} {x:.4f} \\ {y:.4f} \end{{bmatrix}} ="

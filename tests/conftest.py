@@ -66,8 +66,8 @@ def smollm():
 
 
 @pytest.fixture(scope="session")
-def smollm_ref():
+def smollm_ref(smollm_tok):
     """transformers' LlamaForCausalLM from the GGUF file (≈25 s): load it in as few tests as possible."""
     from engine.models import pretrained
 
-    return pretrained.smollm_reference()
+    return pretrained.smollm_reference(smollm_tok)

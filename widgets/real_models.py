@@ -36,7 +36,7 @@ def _smollm_engine():
 
 @st.cache_resource(show_spinner=False, max_entries=1)
 def _smollm_reference():
-    return pretrained.smollm_reference()
+    return pretrained.smollm_reference(_smollm_tokenizer())
 
 
 def _load(loader, key: str):

@@ -100,11 +100,12 @@ def smollm_tokenizer():
     return transformers.AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
 
 
-def smollm_reference() -> Reference:
+def smollm_reference(tokenizer=None) -> Reference:
     """SmolLM2 as transformers' LlamaForCausalLM, dequantised from the GGUF file by the gguf
-    package (≈25 s and ≈0.6 GB here): the reference our own replay is checked against."""
+    package (≈25 s and ≈0.6 GB here): the reference our own replay is checked against. Pass the
+    tokenizer when one is already built (smollm_tokenizer(), ≈7 s)."""
     transformers = _offline_transformers()
     path = smollm_gguf()
     model = transformers.AutoModelForCausalLM.from_pretrained(
         path.parent, gguf_file=path.name, attn_implementation="eager")
-    return Reference(tokenizer=smollm_tokenizer(), model=model.eval())
+    return Reference(tokenizer=tokenizer or smollm_tokenizer(), model=model.eval())
