@@ -73,7 +73,7 @@ class Timing:
     def line(self) -> str:
         ratio = "" if self.goal_s is None else f"   {self.median / self.goal_s:5.2f}× the goal of {self.goal_s:.1f} s"
         spread = f"(min {min(self.times_s):.3f}, max {max(self.times_s):.3f}, n = {len(self.times_s)})"
-        return f"  {self.name:<58} {self.median:8.3f} s {spread}{ratio}" + (f"   {self.note}" if self.note else "")
+        return f"  {self.name:<66} {self.median:8.3f} s {spread}{ratio}" + (f"   {self.note}" if self.note else "")
 
 
 @dataclass
@@ -84,7 +84,7 @@ class Load:
     delta_mb: float
 
     def line(self) -> str:
-        return f"  {self.name:<58} {self.seconds:7.1f} s   RSS {self.rss_mb:7.0f} MB (+{self.delta_mb:.0f} MB)"
+        return f"  {self.name:<66} {self.seconds:7.1f} s   RSS {self.rss_mb:7.0f} MB (+{self.delta_mb:.0f} MB)"
 
 
 def rss_mb() -> float:
