@@ -70,12 +70,13 @@ def formula_latex(words: dict[str, str]) -> str:
     temperature, greedy, top_k, nucleus, top_p, renormalise, otherwise)."""
     w = {k: _tex_words(v) for k, v in words.items()}
     return (r"\begin{aligned}"
-            rf"p_{{T,i}} &= \frac{{e^{{z_i/T}}}}{{\sum_j e^{{z_j/T}}}} && {w['temperature']}\ T>0"
-            rf"\ \ (T=0:\ {w['greedy']}\ \arg\max_i z_i)\\"
+            rf"p_{{T,i}} &= \frac{{e^{{z_i/T}}}}{{\sum_j e^{{z_j/T}}}} && {w['temperature']}\ T>0\\"
+            rf"& && T=0:\ {w['greedy']}\ \arg\max_i z_i\\"
             rf"K &= \{{\,i : z_i \ge z_{{(k)}}\,\}} && \text{{top-}}k\text{{: }}{w['top_k']}\\"
-            rf"N &= {w['nucleus']}\ \textstyle\sum_{{i\in N}} p_{{K,i}} \ge p && \text{{top-}}p\\"
-            rf"q_i &= \frac{{p_{{T,i}}}}{{\sum_{{j\in N}} p_{{T,j}}}}\ (i\in N),\quad q_i = 0\ {w['otherwise']}"
-            rf" && {w['renormalise']}"
+            rf"N &= {w['nucleus']} && \text{{top-}}p\\"
+            rf"&\quad \textstyle\sum_{{i\in N}} p_{{K,i}} \ge p\\"
+            rf"q_i &= \frac{{p_{{T,i}}}}{{\sum_{{j\in N}} p_{{T,j}}}}\ (i\in N) && {w['renormalise']}\\"
+            rf"q_i &= 0\ {w['otherwise']}"
             r"\end{aligned}")
 
 

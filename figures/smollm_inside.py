@@ -113,8 +113,8 @@ def rope_pair_latex(view: RopeView, i: int) -> str:
             rf" m\theta_{{{i}}} &= {view.m} \cdot {th:.6g} = {phi:.4f}\ \text{{rad}} \\"
             rf" \begin{{bmatrix}} q'_{{{a}}} \\ q'_{{{b}}} \end{{bmatrix}} &="
             rf" \begin{{bmatrix}} {c:.4f} & {-s:.4f} \\ {s:.4f} & {c:.4f} \end{{bmatrix}}"
-            rf" \begin{{bmatrix}} {x:.4f} \\ {y:.4f} \end{{bmatrix}} ="
-            rf" \begin{{bmatrix}} {xr:.4f} \\ {yr:.4f} \end{{bmatrix}}"
+            rf" \begin{{bmatrix}} {x:.4f} \\ {y:.4f} \end{{bmatrix}} \\"
+            rf" &= \begin{{bmatrix}} {xr:.4f} \\ {yr:.4f} \end{{bmatrix}}"
             r" \end{aligned}")
 
 
