@@ -43,7 +43,8 @@ run: install
 # tests in two shards (each its own server and Chromium), the AppTest page tests, and the unit and
 # figure tests. Every log is printed; the exit code fails if any did.
 BROWSER_A := tests/browser/test_language.py tests/browser/test_pages.py tests/browser/test_draw.py \
-             tests/browser/test_upload.py tests/browser/test_errata_browser.py tests/browser/test_knobs_browser.py
+             tests/browser/test_upload.py tests/browser/test_errata_browser.py tests/browser/test_knobs_browser.py \
+             tests/browser/test_real_models_browser.py
 BROWSER_B_SKIP := $(foreach f,$(BROWSER_A),--ignore=$(f))
 test: install-dev chromium
 	@mkdir -p artifacts; export NML_THREADS=1 OMP_NUM_THREADS=1; \
