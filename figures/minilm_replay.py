@@ -48,8 +48,10 @@ def sizes_latex(c: MiniLMConfig) -> str:
     rows = [rf"W_{{\text{{word}}}} &{R}{{{c.vocab_size}\times {c.d_model}}}",
             rf"P &{R}{{{c.max_position}\times {c.d_model}}}",
             rf"W_{{\text{{type}}}} &{R}{{{c.type_vocab_size}\times {c.d_model}}}",
-            rf"W_{{Q,i}}, W_{{K,i}}, W_{{V,i}} &{R}{{{c.d_k}\times {c.d_model}}},\quad d_k = {c.d_model}/{c.h} = {c.d_k}",
-            rf"W_O &{R}{{{c.d_model}\times {c.d_model}}},\quad {c.h}\cdot {c.d_k} = {c.d_model}",
+            rf"W_{{Q,i}}, W_{{K,i}}, W_{{V,i}} &{R}{{{c.d_k}\times {c.d_model}}}",
+            rf"d_k &= {c.d_model}/{c.h} = {c.d_k}",
+            rf"W_O &{R}{{{c.d_model}\times {c.d_model}}}",
+            rf"{c.h}\cdot {c.d_k} &= {c.d_model}",
             rf"W_1 &{R}{{{c.d_ff}\times {c.d_model}}}",
             rf"W_2 &{R}{{{c.d_model}\times {c.d_ff}}}"]
     return r"\begin{aligned}" + r" \\ ".join(rows) + r"\end{aligned}"

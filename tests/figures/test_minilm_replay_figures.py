@@ -25,7 +25,7 @@ def test_model_and_sizes_latex_carry_the_real_dimensions():
     for shape in (r"30522\times 384", r"512\times 384", r"2\times 384", r"32\times 384",
                   r"384\times 384", r"1536\times 384", r"384\times 1536"):
         assert shape in sizes
-    assert "d_k = 384/12 = 32" in sizes and r"12\cdot 32 = 384" in sizes
+    assert "d_k &= 384/12 = 32" in sizes and r"12\cdot 32 &= 384" in sizes
     shapes = fm.shapes_latex(c, 17)
     assert r"17\times 384" in shapes and r"17\times 17" in shapes and r"6\times 12\times 17\times 17" in shapes
 

@@ -85,11 +85,11 @@ with c_query:
                        format_func=lambda j: f"{j}: {tokens[j]}")
 
 scores = M.query_scores(run.trace32, layer, head - 1, query, n_keys=N_KEYS)
-text, fig = st.columns([3, 2], gap="large")
-with text:
-    st.markdown(t("query_note", layer=layer, head=head, query=query, token=tokens[query],
-                  n=len(scores.keys), T=T_len))
-    st.latex(fm.query_latex(scores, tokens))
+st.markdown(t("query_note", layer=layer, head=head, query=query, token=tokens[query],
+              n=len(scores.keys), T=T_len))
+# the written-out scores at full width (a score, its weight and the token pair on one line)
+st.latex(fm.query_latex(scores, tokens))
+_, fig, _ = st.columns([1, 3, 1])
 with fig:
     weights = run.trace32.attentions[layer - 1][0, head - 1]
     st.plotly_chart(attention_figure(weights, tokens, tokens, title=t("heatmap_title", layer=layer, head=head),
@@ -98,14 +98,12 @@ with fig:
 # ----- the query token through the embeddings and layer l -------------------------------------
 st.header(t("token_header", token=tokens[query], query=query, layer=layer))
 st.markdown(t.section("token"))
-emb, blk = st.columns(2, gap="large")
-with emb:
-    st.markdown(t("embedding_note", query=query))
-    st.latex(fm.embedding_latex(run.trace32.embeddings, query, int(encoded.input_ids[0, query]),
-                                int(encoded.token_type_ids[0, query]), config.eps))
-with blk:
-    st.markdown(t("block_note", layer=layer, query=query))
-    st.latex(fm.block_latex(run.trace32.layers[layer - 1], layer, query))
+# one after the other at full width: each line carries a vector and LayerNorm's moments
+st.markdown(t("embedding_note", query=query))
+st.latex(fm.embedding_latex(run.trace32.embeddings, query, int(encoded.input_ids[0, query]),
+                            int(encoded.token_type_ids[0, query]), config.eps))
+st.markdown(t("block_note", layer=layer, query=query))
+st.latex(fm.block_latex(run.trace32.layers[layer - 1], layer, query))
 
 # ----- parameters ---------------------------------------------------------------------------
 st.header(t("params_header"))
