@@ -11,10 +11,10 @@ bidi marks …) are removed and counted; the page says how many.
 
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
+from engine.data.text_clean import strip_invisible
 from engine.limits import BOUNDS, MAX_PROMPT_CHARS, check
 
 KEPT_CONTROLS = frozenset("\n\t")
@@ -50,8 +50,8 @@ class PromptTokens:
 
 def clean(text: str) -> CleanText:
     """Remove control characters (except newline and tab) and invisible format characters."""
-    kept = [c for c in text if c in KEPT_CONTROLS or unicodedata.category(c) not in ("Cc", "Cf", "Cs")]
-    return CleanText(text="".join(kept), removed=len(text) - len(kept))
+    stripped = strip_invisible(text, keep="".join(sorted(KEPT_CONTROLS)))
+    return CleanText(text=stripped.text, removed=stripped.count)
 
 
 @lru_cache(maxsize=1)

@@ -13,12 +13,12 @@ can say so. Empty text raises EncoderError (code "empty_text").
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 
+from engine.data.text_clean import strip_invisible
 from engine.limits import BOUNDS, check
 from engine.ops.sentence_embedding import SentenceEmbedding, cosine_matrix, sentence_embedding
 
@@ -54,15 +54,10 @@ def clean_text(raw: str, max_chars: int = MAX_CHARS) -> CleanText:
     """Control (Cc) and format (Cf) characters removed, whitespace collapsed at the ends, the
     text cut at `max_chars`; EncoderError("empty_text") when nothing is left."""
     check("minilm_chars", max_chars)
-    kept, removed = [], 0
-    for ch in str(raw):
-        if ch in "\t\n\r":
-            kept.append(" ")
-        elif unicodedata.category(ch) in ("Cc", "Cf", "Cs"):
-            removed += 1
-        else:
-            kept.append(ch)
-    text = "".join(kept).strip()
+    stripped = strip_invisible(raw)
+    removed = stripped.count
+    # tab and line breaks read as spaces: one sentence per box
+    text = stripped.text.translate({ord(c): " " for c in "\t\n\r"}).strip()
     if not text:
         raise EncoderError("empty_text", "There is no text to encode.")
     cut = max(0, len(text) - max_chars)

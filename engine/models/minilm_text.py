@@ -4,12 +4,12 @@ sentence, a sentence pair or a padded batch, with the pieces and the truncation 
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 
+from engine.data.text_clean import strip_invisible
 from engine.limits import BOUNDS, check
 
 MAX_CHARS = BOUNDS["minilm_chars"].high
@@ -31,18 +31,12 @@ class CleanText:
     cut: int  # characters dropped past MAX_CHARS (0: none)
 
 
-def _invisible(ch: str) -> bool:
-    """Control (Cc, except tab and newlines), format (Cf: zero-width spaces and joiners, bidi
-    marks, the BOM), surrogate and private-use characters: nothing a reader can see."""
-    return ch not in "\t\n\r" and unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co")
-
-
 def clean_text(raw: str, max_chars: int = MAX_CHARS) -> CleanText:
     """The text without invisible characters, cut to max_chars; TextError("empty_text") if
     nothing visible is left."""
     check("minilm_chars", max_chars)
-    removed = sorted({f"U+{ord(c):04X}" for c in raw if _invisible(c)})
-    text = "".join(c for c in raw if not _invisible(c))
+    stripped = strip_invisible(raw)
+    removed, text = stripped.codes, stripped.text
     cut = max(0, len(text) - max_chars)
     text = text[:max_chars]
     if not text.strip():
