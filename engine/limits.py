@@ -5,6 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
+class CodedError(ValueError):
+    """An error a learner's input can cause: `code` picks the page's translated message
+    (err_<code> in lessons/ui/*.toml) and `params` fill it; the English message is for logs."""
+
+    def __init__(self, code: str, message: str, **params):
+        self.code = code
+        self.params = params
+        super().__init__(message)
+
+
 class LimitError(ValueError):
     """A value outside the allowed range; `code` and `params` let a page translate it."""
 

@@ -20,19 +20,14 @@ import zlib
 
 import torch
 
-from engine.limits import check
+from engine.limits import CodedError, check
 
 # a CJK ideograph alone; a run of other word characters; any other visible character alone
 TOKEN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]|[^\W\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+|[^\w\s]")
 
 
-class TokenError(ValueError):
+class TokenError(CodedError):
     """Text that cannot become a sequence; `code` and `params` let a page translate it."""
-
-    def __init__(self, code: str, message: str, **params):
-        self.code = code
-        self.params = params
-        super().__init__(message)
 
 
 def tokenize(text: str) -> list[str]:

@@ -7,14 +7,11 @@ never by matching the English text here; the English is for str(exc), logs and t
 
 from __future__ import annotations
 
+from engine.limits import CodedError
 
-class FormulaError(ValueError):
+
+class FormulaError(CodedError):
     """A formula that cannot be read or computed; `code` and `params` let a page translate it."""
-
-    def __init__(self, code: str, message: str, **params):
-        self.code = code
-        self.params = params
-        super().__init__(message)
 
 
 # what to write instead: code → the English phrase (params of the error fill the {…})

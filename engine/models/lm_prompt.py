@@ -15,20 +15,15 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from engine.data.text_clean import strip_invisible
-from engine.limits import BOUNDS, MAX_PROMPT_CHARS, check
+from engine.limits import BOUNDS, MAX_PROMPT_CHARS, CodedError, check
 
 KEPT_CONTROLS = frozenset("\n\t")
 # How a piece shows the whitespace it holds: a visible space, newline and tab.
 SPACE_MARK, NEWLINE_MARK, TAB_MARK = "␣", "↵", "⇥"
 
 
-class PromptError(ValueError):
+class PromptError(CodedError):
     """A prompt the model cannot read; `code` and `params` let a page translate it."""
-
-    def __init__(self, code: str, message: str, **params):
-        self.code = code
-        self.params = params
-        super().__init__(message)
 
 
 @dataclass(frozen=True)

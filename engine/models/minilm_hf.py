@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import torch
 
 from engine.data.text_clean import strip_invisible
-from engine.limits import BOUNDS, check
+from engine.limits import BOUNDS, CodedError, check
 from engine.ops.sentence_embedding import SentenceEmbedding, cosine_matrix, sentence_embedding
 
 MAX_CHARS = BOUNDS["minilm_chars"].high  # characters read from one sentence
@@ -29,13 +29,8 @@ MAX_SEQ = BOUNDS["minilm_seq"].high  # sentence_bert_config.json's max_seq_lengt
 UNK = "[UNK]"
 
 
-class EncoderError(ValueError):
+class EncoderError(CodedError):
     """A learner's text the encoder cannot take; `code` and `params` let a page translate it."""
-
-    def __init__(self, code: str, message: str, **params):
-        self.code = code
-        self.params = params
-        super().__init__(message)
 
 
 # ----- cleaning the learner's text -------------------------------------------------------------

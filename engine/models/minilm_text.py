@@ -10,18 +10,14 @@ from dataclasses import dataclass
 import torch
 
 from engine.data.text_clean import strip_invisible
-from engine.limits import BOUNDS, check
+from engine.limits import BOUNDS, CodedError, check
 
 MAX_CHARS = BOUNDS["minilm_chars"].high
 MAX_TOKENS = BOUNDS["minilm_tokens"].high
 
 
-class TextError(ValueError):
+class TextError(CodedError):
     """Text the model cannot read; `code` and `params` let a page translate it."""
-
-    def __init__(self, code: str, message: str, **params):
-        self.code, self.params = code, params
-        super().__init__(message)
 
 
 @dataclass(frozen=True)

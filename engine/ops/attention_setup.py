@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.data.tokens import TokenError, tokenize
-from engine.limits import BOUNDS, check
+from engine.limits import BOUNDS, CodedError, check
 from engine.ops.attention import AttentionTrace, MultiHeadTrace, scaled_dot_product
 
 MAX_ENTRY_ABS = 10.0  # |entry| of a Q, K or V typed by hand
@@ -26,16 +26,11 @@ TEMPERATURE_MIN, TEMPERATURE_MAX = 0.1, 5.0
 SHIFT_ABOVE = 60.0  # a softmax row whose largest |logit| exceeds this is written as exp(s − max)
 
 
-class LabError(ValueError):
+class LabError(CodedError):
     """Input a page can explain; `code` and `params` let it translate the message.
 
     codes: matrix_shape, matrix_empty (a blank or non-numeric cell), matrix_too_big,
     temperature, not_divisible (E not divisible by h)."""
-
-    def __init__(self, code: str, message: str, **params):
-        self.code = code
-        self.params = params
-        super().__init__(message)
 
 
 # ----- inputs -------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from engine.formula.errors import FormulaError
 from engine.formula.functions import TORCH_CONSTANTS, FunctionSpec
 from engine.formula.read import Syntax, read
 from engine.formula.walk import Walker
-from engine.limits import check_float
+from engine.limits import CodedError, check_float
 
 OPS = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "div", ast.Pow: "pow"}
 OP_SIGN = {"add": "+", "sub": "−", "mul": "×", "div": "÷", "pow": "^", "neg": "−"}
@@ -45,13 +45,8 @@ DEFAULT_VALUES = {"x": 2.0, "y": -3.0, "z": 4.0, "w": 0.5, "b": -1.0, "x1": 1.5,
                   "w1": 0.8, "w2": -1.2}
 
 
-class GraphError(ValueError):
+class GraphError(CodedError):
     """An expression this page cannot draw as a scalar graph; `code` and `params` translate it."""
-
-    def __init__(self, code: str, message: str, **params):
-        self.code = code
-        self.params = params
-        super().__init__(message)
 
 
 @dataclass(frozen=True)

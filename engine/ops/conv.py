@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from engine.device import get_device
-from engine.limits import BOUNDS, MAX_KERNEL_ABS, check
+from engine.limits import BOUNDS, MAX_KERNEL_ABS, CodedError, check
 
 
 def _pair(v: int | tuple[int, int]) -> tuple[int, int]:
@@ -152,17 +152,12 @@ def centred_impulse(k: int) -> torch.Tensor:
     return w
 
 
-class KernelError(ValueError):
+class KernelError(CodedError):
     """A grid that is not a usable kernel; `code` and `params` let a page translate it.
 
     codes: kernel_shape (not k×k with 1 ≤ k ≤ 7), kernel_empty (a blank or non-numeric cell),
     kernel_too_big (|w| > MAX_KERNEL_ABS or not finite), bias_too_big.
     """
-
-    def __init__(self, code: str, message: str, **params):
-        self.code = code
-        self.params = params
-        super().__init__(message)
 
 
 def _as_number(v, m: int, n: int) -> float:

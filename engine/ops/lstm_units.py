@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 
 from engine.data.corpus import VOCAB, encode, one_hot
-from engine.limits import BOUNDS
+from engine.limits import BOUNDS, CodedError
 from engine.models import char_rnn
 from engine.ops.recurrent import WEIGHTS, LSTMTrace, hidden_grad_norms, lstm
 from engine.ops.recurrent_units import CharWeights, Predictions, predict, random_char_model
@@ -25,13 +25,8 @@ BLOCK = {"i": 0, "f": 1, "g": 2, "o": 3}
 VOWELS = set("aeiouAEIOU")
 
 
-class ProbeError(ValueError):
+class ProbeError(CodedError):
     """A question the text cannot answer; `code` and `params` let a page translate it."""
-
-    def __init__(self, code: str, message: str, **params):
-        self.code = code
-        self.params = params
-        super().__init__(message)
 
 
 # ----- ablations ------------------------------------------------------------------------------

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 
 import torch
 
+from engine.limits import CodedError
+
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw")
 
 # torch.optim's defaults; "momentum" and "nesterov" are torch's SGD with momentum = 0.9 (torch's own
@@ -37,13 +39,8 @@ BOUND = 1e6  # a coordinate beyond this counts as diverged (the default box)
 Objective = Callable[[torch.Tensor], torch.Tensor]
 
 
-class OptimError(ValueError):
+class OptimError(CodedError):
     """A request the optimisers cannot honour; `code` and `params` let a page translate it."""
-
-    def __init__(self, code: str, message: str, **params):
-        self.code = code
-        self.params = params
-        super().__init__(message)
 
 
 @dataclass(frozen=True)

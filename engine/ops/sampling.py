@@ -15,17 +15,14 @@ from dataclasses import dataclass
 
 import torch
 
+from engine.limits import CodedError
+
 # Why a token is out: the step that cut it (KEPT: it survived every step).
 KEPT, CUT_TOP_K, CUT_TOP_P, CUT_GREEDY = 0, 1, 2, 3
 
 
-class SamplingError(ValueError):
+class SamplingError(CodedError):
     """A sampling setting outside its range; `code` and `params` let a page translate it."""
-
-    def __init__(self, code: str, message: str, **params):
-        self.code = code
-        self.params = params
-        super().__init__(message)
 
 
 @dataclass(frozen=True)
