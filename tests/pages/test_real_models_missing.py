@@ -26,6 +26,10 @@ def packages_missing(monkeypatch):
     monkeypatch.setattr(loaders, "_minilm_reference", minilm_missing)
     for name in ("_smollm_tokenizer", "_smollm_engine", "_smollm_reference"):
         monkeypatch.setattr(loaders, name, smollm_missing)
+    # the 4-bit file page opens the GGUF file itself (cached once per server, like the loaders)
+    import views.real_gguf.parts as gguf_parts
+
+    monkeypatch.setattr(gguf_parts, "_open", smollm_missing)
 
 
 @pytest.mark.parametrize("page", REAL_PAGES)
