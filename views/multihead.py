@@ -204,3 +204,4 @@ with c_w:
 # ----- what next ---------------------------------------------------------------------------------
 st.header(t("what_next"))
 st.markdown(t.section("next"))
+st.page_link("views/real_encoder/page.py", label=T("common")("nav_minilm"), icon=":material/arrow_forward:")

@@ -25,6 +25,7 @@ from engine.ops.attention_setup import (
 from figures import attention as fa
 from views.attention.parts import hand_inputs, pick_index, sentence_inputs, stage, t
 from widgets.blocks import show_code, torch_check
+from widgets.i18n import T
 
 TERMS = 8  # products of a dot product written out before \dots
 STATS_D_K = (1, 2, 4, 8, 16, 32, 64, 128, 256)
@@ -194,3 +195,4 @@ torch_check(sdpa_gap(inputs.qkv, trace, keep), "F.scaled_dot_product_attention")
 # ----- what next ---------------------------------------------------------------------------------
 st.header(t("what_next"))
 st.markdown(t.section("next"))
+st.page_link("views/real_encoder/page.py", label=T("common")("nav_minilm"), icon=":material/arrow_forward:")

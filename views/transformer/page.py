@@ -207,3 +207,5 @@ if dec is not None:
 # ----- what next --------------------------------------------------------------------------
 st.header(t("what_next"))
 st.markdown(t.section("next"))
+st.page_link("views/real_replay/page.py", label=T("common")("nav_minilm_replay"), icon=":material/arrow_forward:")
+st.page_link("views/train_transformer.py", label=T("common")("nav_train_transformer"), icon=":material/arrow_forward:")
