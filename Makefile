@@ -46,12 +46,18 @@ BROWSER_A := tests/browser/test_language.py tests/browser/test_pages.py tests/br
              tests/browser/test_upload.py tests/browser/test_errata_browser.py tests/browser/test_knobs_browser.py \
              tests/browser/test_real_models_browser.py
 BROWSER_B_SKIP := $(foreach f,$(BROWSER_A),--ignore=$(f))
+# The Real models page tests run beside the unit tests, which load the same models (one copy per
+# process): the page-test process was the last to finish, alone on one core.
+REAL_PAGES := tests/pages/test_minilm_page.py tests/pages/test_minilm_replay_page.py \
+              tests/pages/test_smollm_page.py tests/pages/test_smollm_inside_page.py \
+              tests/pages/test_gguf_page.py tests/pages/test_real_models_missing.py
+PAGES_SKIP := $(foreach f,$(REAL_PAGES),--ignore=$(f))
 test: install-dev chromium
 	@mkdir -p artifacts; export NML_THREADS=1 OMP_NUM_THREADS=1; \
 	NML_TEST_SHARD=-a $(PY) -m pytest $(BROWSER_A) > artifacts/pytest-browser-a.log 2>&1 & a=$$!; \
 	NML_TEST_SHARD=-b $(PY) -m pytest tests/browser $(BROWSER_B_SKIP) > artifacts/pytest-browser-b.log 2>&1 & b=$$!; \
-	$(PY) -m pytest tests/pages > artifacts/pytest-pages.log 2>&1 & p=$$!; \
-	$(PY) -m pytest tests/unit tests/figures; rest=$$?; \
+	$(PY) -m pytest tests/pages $(PAGES_SKIP) > artifacts/pytest-pages.log 2>&1 & p=$$!; \
+	$(PY) -m pytest tests/unit tests/figures $(REAL_PAGES); rest=$$?; \
 	wait $$p; sp=$$?; wait $$a; sa=$$?; wait $$b; sb=$$?; \
 	echo "----- page tests -----"; cat artifacts/pytest-pages.log; \
 	echo "----- browser tests (a) -----"; cat artifacts/pytest-browser-a.log; \
