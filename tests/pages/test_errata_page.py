@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from streamlit.testing.v1 import AppTest
 
+import lessons
 from tests.pages.apptest import ROOT, open_page, plotly_array
 
 PAGE = "views/errata/page.py"
@@ -253,3 +254,18 @@ def test_every_erratum_links_to_its_lesson(en):
     assert {"views/attention/page.py", "views/positional/page.py", "views/conv.py", "views/pooling.py", "views/lstm/page.py",
             "views/transformer/page.py", "views/playground/page.py"} <= pages
     assert all((ROOT / p).exists() for p in pages)
+
+
+@pytest.mark.parametrize("wrong, right", [("fig_att_wrong", "fig_att_right"), ("fig_summed", "fig_maps"),
+                                          ("fig_ffn_wrong", "fig_ffn_right"), ("fig_flow_wrong", "fig_flow_right")])
+def test_each_forms_figure_sits_under_its_own_heading(en, wrong, right):
+    """Every erratum shows "✗ wrong" on the left and "✓ right" on the right: a pair of figures comes
+    in the same order (document order is left column first)."""
+    titles = list(_charts(en))
+
+    def position(key: str) -> int:
+        # the title's template with each {number} left open
+        pattern = re.sub(r"\\\{\w+\\\}", ".*", re.escape(lessons.text("errata", key, "en")))
+        return next(i for i, title in enumerate(titles) if re.fullmatch(pattern, title))
+
+    assert position(wrong) < position(right), titles

@@ -35,14 +35,15 @@ SHOWN_CHARS = 60  # of the LSTM passage drawn in the c_t figure
 LSTM_FORMS = ("right", "no_cell", "shared_wx")
 
 
-def pair(left, right, title_left: str, title_right: str, key: str) -> None:
-    """Two matrices side by side on one colour scale."""
-    top = symmetric_range(left, right)
-    c1, c2 = st.columns(2)
-    with c1:
-        st.plotly_chart(matrix_figure(left, title=title_left, zmax=top), key=f"{key}_right")
-    with c2:
-        st.plotly_chart(matrix_figure(right, title=title_right, zmax=top), key=f"{key}_wrong")
+def pair(right, wrong, title_right: str, title_wrong: str, key: str) -> None:
+    """The wrong form's matrix on the left, under "✗ wrong", and the right form's on the right,
+    under "✓ right" (the frame's order), on one colour scale."""
+    top = symmetric_range(right, wrong)
+    c_wrong, c_right = st.columns(2)
+    with c_wrong:
+        st.plotly_chart(matrix_figure(wrong, title=title_wrong, zmax=top), key=f"{key}_wrong")
+    with c_right:
+        st.plotly_chart(matrix_figure(right, title=title_right, zmax=top), key=f"{key}_right")
 
 
 def attention_body(case: AttentionCase) -> None:
@@ -99,12 +100,12 @@ def kernels_body(case: KernelsCase) -> None:
     if case.index is not None:
         st.caption(t("digit_note", index=case.index, label=case.label))
     st.caption(t("filters_trained") if case.layer.trained else t("filters_random"))
-    c1, c2 = st.columns([3, 1])
-    with c1:
+    c_wrong, c_right = st.columns([1, 3])  # the frame's order: wrong (the sum) left, right (the maps) right
+    with c_wrong:
+        st.plotly_chart(matrix_figure(summed, title=t("fig_summed"), annotate=False, height=300), key="er_summed")
+    with c_right:
         st.plotly_chart(mosaic_figure(maps, 8, title=t("fig_maps", K=maps.shape[0]), colorscale="RdBu_r", zmid=0.0,
                                       labels=[str(o) for o in range(maps.shape[0])]), key="er_maps")
-    with c2:
-        st.plotly_chart(matrix_figure(summed, title=t("fig_summed"), annotate=False, height=300), key="er_summed")
     i, j, values = case.i, case.j, case.at_cell
     shown = ", ".join(f"{float(v):.2f}" for v in values[:6])
     st.latex(rf"\begin{{aligned}} (z_1,\dots,z_{{{len(values)}}})[{i},{j}] &= ({shown}, \dots) \\ "
