@@ -236,11 +236,11 @@ def pipeline_latex(rows: Sequence[LayerRow]) -> str:
     """The whole network as equations, each with the output shape the model itself reports."""
     shape = {r.name: _shape(r.output_shape) for r in rows}
     lines = [
-        rf"z_1 &= W_1 * x + b_1, & a_1 &= \mathrm{{ReLU}}(z_1) & &{shape['conv1']}",
+        rf"z_1 &= W_1 \star x + b_1, & a_1 &= \mathrm{{ReLU}}(z_1) & &{shape['conv1']}",
         rf"p_1 &= \mathrm{{maxpool}}_{{2\times2}}(a_1) & & & &{shape['pool1']}",
-        rf"z_2 &= W_2 * p_1 + b_2, & a_2 &= \mathrm{{ReLU}}(z_2) & &{shape['conv2']}",
+        rf"z_2 &= W_2 \star p_1 + b_2, & a_2 &= \mathrm{{ReLU}}(z_2) & &{shape['conv2']}",
         rf"p_2 &= \mathrm{{maxpool}}_{{2\times2}}(a_2) & & & &{shape['pool2']}",
-        rf"z_3 &= W_3 * p_2 + b_3, & a_3 &= \mathrm{{ReLU}}(z_3) & &{shape['conv3']}",
+        rf"z_3 &= W_3 \star p_2 + b_3, & a_3 &= \mathrm{{ReLU}}(z_3) & &{shape['conv3']}",
         rf"f &= \mathrm{{flatten}}(a_3) & & & &{shape['flatten']}",
         rf"z_4 &= W_4 f + b_4, & a_4 &= \mathrm{{ReLU}}(z_4) & &{shape['fc1']}",
         rf"z_5 &= W_5 a_4 + b_5, & \hat{{y}} &= \mathrm{{softmax}}(z_5) & &{shape['fc2']}",
