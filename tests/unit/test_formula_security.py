@@ -181,7 +181,9 @@ def test_hostile_input(text, audit_log):
             took = time.monotonic() - start
             problems = bad_events(events, parse_only=False)
         assert not problems, problems
-        assert took <= TIMEOUT + 0.5, f"{text[:40]!r} took {took:.2f} s"
+        # bounded by the kill timeout, not run to completion: the slack covers a busy 2-core machine
+        # (2.52 s was seen there for a 2 s timeout), far below what an unbounded expansion takes
+        assert took <= TIMEOUT + 3.0, f"{text[:40]!r} took {took:.2f} s"
     assert not CANARY.exists()
     assert worker_events(audit_log) == []
 

@@ -100,11 +100,15 @@ def _pick_from_grid() -> None:
 
 def pickers() -> tuple[int, int]:
     """The layer and head (from 0), checked on the server."""
+    # the values live in session state only (a click on the model view writes them there); a default
+    # passed to the slider as well makes Streamlit warn on every click
+    st.session_state.setdefault("enc_layer", 1)
+    st.session_state.setdefault("enc_head", 1)
     c_l, c_h = st.columns([1, 2])
     with c_l:
-        l = st.slider(t("layer_label"), 1, L, 1, key="enc_layer", help=t("layer_help"))
+        l = st.slider(t("layer_label"), 1, L, key="enc_layer", help=t("layer_help"))
     with c_h:
-        h = st.slider(t("head_label"), 1, H, 1, key="enc_head", help=t("head_help"))
+        h = st.slider(t("head_label"), 1, H, key="enc_head", help=t("head_help"))
     if not (isinstance(l, int) and 1 <= l <= L and isinstance(h, int) and 1 <= h <= H):
         st.error(t("err_pick", L=L, H=H))
         st.stop()
