@@ -53,6 +53,14 @@ pages = {
                 url_path="smollm-inside"),
         st.Page("views/real_gguf/page.py", title=t("nav_gguf"), icon=":material/compress:", url_path="gguf"),
     ],
+    t("nav_fast_group"): [
+        st.Page("views/quantise/page.py", title=t("nav_quantise"), icon=":material/straighten:",
+                url_path="quantisation"),
+        st.Page("views/prune/page.py", title=t("nav_prune"), icon=":material/content_cut:", url_path="pruning"),
+        st.Page("views/roofline/page.py", title=t("nav_roofline"), icon=":material/speed:", url_path="hardware"),
+        st.Page("views/data_parallel/page.py", title=t("nav_data_parallel"), icon=":material/lan:",
+                url_path="data-parallel"),
+    ],
     t("nav_formula_group"): [
         st.Page("views/playground/page.py", title=t("nav_playground"), icon=":material/function:", url_path="playground"),
         st.Page("views/errata/page.py", title=t("nav_errata"), icon=":material/rule:", url_path="errata"),

@@ -25,11 +25,13 @@ LESSONS = [
     ("group_real", [("minilm", "views/real_encoder/page.py"), ("minilm_replay", "views/real_replay/page.py"),
                     ("smollm", "views/real_lm/page.py"), ("smollm_inside", "views/real_inside/page.py"),
                     ("gguf", "views/real_gguf/page.py")]),
+    ("group_fast", [("quantise", "views/quantise/page.py"), ("prune", "views/prune/page.py"),
+                    ("roofline", "views/roofline/page.py"), ("data_parallel", "views/data_parallel/page.py")]),
     ("group_formula", [("playground", "views/playground/page.py"), ("errata", "views/errata/page.py")]),
     ("group_training", [("train_cnn", "views/train_cnn.py"), ("train_lstm", "views/train_lstm.py"),
                         ("train_transformer", "views/train_transformer.py")]),
 ]
-PER_ROW = 4  # seven groups: two rows, so every link stays readable at 1280 px
+PER_ROW = 4  # eight groups: two rows, so every link stays readable at 1280 px
 for row in range(0, len(LESSONS), PER_ROW):
     cols = st.columns(PER_ROW)
     for col, (group, items) in zip(cols, LESSONS[row:row + PER_ROW]):
