@@ -110,6 +110,9 @@ FLOAT_BOUNDS: dict[str, FloatBound] = {
     "dropout": FloatBound(0.0, 0.9),
     # the optimisers page (views/optimisers/): the learning rate of a race on a 2-D surface
     "optim_lr": FloatBound(1e-6, 10.0),
+    # the pruning page (views/prune/): the fraction of weights (or channels) pruned; ≤ 0.95 keeps
+    # at least one channel of every layer a structured prune shrinks
+    "sparsity": FloatBound(0.0, 0.95),
 }
 
 # A training run is refused when its estimated memory (engine.lab.tasks.MemoryEstimate) is above this.
