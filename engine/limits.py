@@ -87,6 +87,8 @@ BOUNDS: dict[str, Bound] = {
     # tokens (the model's max_seq_length, sentence_bert_config.json)
     "minilm_sentences": Bound(2, 8),
     "minilm_seq": Bound(3, 256),
+    # the quantisation page (views/quantise/): the bit width b of weights and activations
+    "quant_bits": Bound(2, 8),
 }
 
 
