@@ -30,12 +30,12 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, replace
-from importlib.machinery import ModuleSpec
 
 import torch
 
 from engine.formula.analyses import TASKS, task_analyse, task_autograd, task_identity
 from engine.formula.errors import FormulaError
+from engine.lab.jobs import without_main_import
 
 # ----- the worker's loop ------------------------------------------------------------------------
 
@@ -148,30 +148,6 @@ class PoolSettings:
     audit_log: str | None = None
 
 
-_MAIN_LOCK = threading.Lock()
-
-
-@contextlib.contextmanager
-def _without_main_import():
-    """Start children without re-running the parent's __main__ script.
-
-    multiprocessing makes each spawned or fork-server child import the parent's __main__ by path
-    when it has no __spec__; under Streamlit, __main__ is a stand-in module whose __file__ is the
-    app script, so every worker would run the app. A __main__ whose __spec__ is named "__main__"
-    is left alone (multiprocessing.spawn._fixup_main_from_name), so that is what the children see
-    while a worker starts. Our target, serve(), is imported by its module name."""
-    main = sys.modules.get("__main__")
-    if main is None or getattr(main, "__spec__", None) is not None:
-        yield
-        return
-    with _MAIN_LOCK:
-        main.__spec__ = ModuleSpec("__main__", None)
-        try:
-            yield
-        finally:
-            main.__spec__ = None
-
-
 def _context():
     if "forkserver" in mp.get_all_start_methods():
         ctx = mp.get_context("forkserver")
@@ -186,7 +162,7 @@ class _Worker:
         self.conn, child = ctx.Pipe()
         config = {"memory_mb": settings.memory_mb, "audit_log": settings.audit_log}
         self.process = ctx.Process(target=serve, args=(child, config), daemon=True, name="nml-formula")
-        with _without_main_import():
+        with without_main_import():
             self.process.start()
         child.close()
         if not self.conn.poll(settings.start_timeout) or self._recv() != b"ready":
