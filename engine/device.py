@@ -40,6 +40,20 @@ def device_name(device: torch.device | None = None) -> str:
     return "CPU"
 
 
+def accelerator() -> torch.device | None:
+    """The CUDA device when one is present, whatever NML_DEVICE says (the hardware page measures
+    it beside the CPU), else None."""
+    return torch.device("cuda") if torch.cuda.is_available() else None
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait until the device has finished its queued work (timings need it); a no-op on the CPU."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
+
+
 _configured = False
 
 

@@ -87,6 +87,10 @@ BOUNDS: dict[str, Bound] = {
     # tokens (the model's max_seq_length, sentence_bert_config.json)
     "minilm_sentences": Bound(2, 8),
     "minilm_seq": Bound(3, 256),
+    # the "where the time goes" page (views/roofline/): the batch size N of its cost table and timed
+    # layers, and the torch thread counts its measurement compares (also at most the machine's cores)
+    "roof_batch": Bound(1, 1024),
+    "roof_threads": Bound(1, 256),
     # the quantisation page (views/quantise/): the bit width b of weights and activations
     "quant_bits": Bound(2, 8),
 }
@@ -115,6 +119,8 @@ FLOAT_BOUNDS: dict[str, FloatBound] = {
     # the pruning page (views/prune/): the fraction of weights (or channels) pruned; ≤ 0.95 keeps
     # at least one channel of every layer a structured prune shrinks
     "sparsity": FloatBound(0.0, 0.95),
+    # the "where the time goes" page (views/roofline/): the measurement run's time budget in seconds
+    "roof_budget_s": FloatBound(0.05, 120.0),
 }
 
 # A training run is refused when its estimated memory (engine.lab.tasks.MemoryEstimate) is above this.
