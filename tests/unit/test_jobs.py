@@ -4,12 +4,11 @@ time limit, a killed process, the server-wide limit on running jobs, and the pro
 import os
 import time
 
+import job_targets as targets
 import pytest
 
 from engine.lab import jobs
 from engine.lab.jobs import Job, JobError, run_inline
-
-import job_targets as targets
 
 WAIT_S = 60  # generous: a spawned child imports torch on a busy machine
 
