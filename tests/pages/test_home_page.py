@@ -86,3 +86,21 @@ def test_lesson_map_covers_every_page_of_the_sidebar():
 
     routed = page_paths("app.py") - {"views/home.py"}
     assert routed and routed == page_paths("views/home.py")
+
+
+def test_the_language_comes_from_the_address_and_stays_in_it():
+    """?lang=zh (a bookmark, a reload, a shared link) opens in Chinese and the address keeps it;
+    English, the default, leaves the address clean; an unknown value is ignored."""
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30)
+    at.query_params["lang"] = "zh"
+    at.run()
+    assert not at.exception and at.session_state["lang"] == "zh"
+    assert at.query_params["lang"] == "zh"
+    at.switch_page("views/conv.py").run()
+    assert at.session_state["lang"] == "zh" and at.query_params["lang"] == "zh"
+    plain = _app("en")
+    assert "lang" not in plain.query_params
+    odd = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30)
+    odd.query_params["lang"] = "<script>"
+    odd.run()
+    assert not odd.exception and odd.session_state["lang"] == "en" and "lang" not in odd.query_params
