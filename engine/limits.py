@@ -93,6 +93,12 @@ BOUNDS: dict[str, Bound] = {
     "roof_threads": Bound(1, 256),
     # the quantisation page (views/quantise/): the bit width b of weights and activations
     "quant_bits": Bound(2, 8),
+    # the data-parallel page (views/data_parallel/): K simulated workers on the learner's batch of
+    # dp_batch digits; the real 2-process run (engine/lab/ddp.py): its steps and combined batch
+    "dp_workers": Bound(1, 16),
+    "dp_batch": Bound(1, 128),
+    "ddp_steps": Bound(1, 50),
+    "ddp_batch": Bound(2, 256),
 }
 
 
