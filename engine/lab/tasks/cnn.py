@@ -32,6 +32,7 @@ from engine.lab.tasks.base import (
 from engine.limits import BOUNDS, LimitError, check, check_float
 from engine.models import cnn as models
 from engine.models.cnn import SeedCNN, seeded
+from engine.models.cnn_prune import METHODS, MaskedCNN, masked_model
 
 # (train, held-out) images of each dataset engine.data.digits can give, known before loading it
 DATASETS = {"mnist-5k": (4000, 1000), "mnist-full": (60000, 10000), "fashion-mnist": (60000, 10000)}
@@ -45,7 +46,11 @@ class CnnConfig:
     """The CNN task's data and model. `train_size` (when set) trains on a fixed, seeded, stratified
     subset of that many training images (stratified_subset; the held-out split is unchanged);
     `dropout` is SeedCNN's drop probability p before the dense layers (its masks come from
-    torch's global generator, so a run with p > 0 does not repeat bit for bit)."""
+    torch's global generator, so a run with p > 0 does not repeat bit for bit).
+    `start` = "shipped" starts from the shipped checkpoint's weights instead of the seed's
+    initialisation; `prune` (a method of engine.models.cnn_prune, "none" = no pruning) and
+    `sparsity` prune those starting weights by magnitude and hold the masks fixed while the run
+    trains (the pruning page's fine-tune)."""
 
     dataset: str = "mnist-5k"
     batch_size: int = 64
@@ -53,6 +58,9 @@ class CnnConfig:
     augment: bool = True  # random affine: ±10°, scale 0.9–1.1, shift ±2 px (AugmentConfig)
     train_size: int | None = None  # None: the whole training split
     dropout: float = 0.0
+    start: str = "seed"  # "seed" (a fresh initialisation) or "shipped" (assets/seed_cnn.pt)
+    prune: str = "none"  # "none" or a method of engine.models.cnn_prune.METHODS
+    sparsity: float = 0.0  # the fraction pruned (weights, or channels for "channels")
 
     def __post_init__(self):
         if self.dataset not in DATASETS:
@@ -67,6 +75,14 @@ class CnnConfig:
             if self.train_size > n_train:  # no more than the dataset's training split holds
                 raise LimitError(name, self.train_size, BOUNDS[name].low, n_train)
         check_float("dropout", self.dropout)
+        if self.start not in STARTS:
+            raise ValueError(f"start must be one of {STARTS}, got {self.start!r}")
+        if self.prune != "none" and self.prune not in METHODS:
+            raise ValueError(f"prune must be 'none' or one of {METHODS}, got {self.prune!r}")
+        check_float("sparsity", self.sparsity)
+
+
+STARTS = ("seed", "shipped")
 
 
 SUBSET_SEED = 20_241  # the training subset is the same for every run (and every run's seed)
@@ -109,6 +125,17 @@ def new_model(seed: int, dropout: float = 0.0) -> SeedCNN:
     """A freshly initialised SeedCNN whose weights depend only on `seed` (engine.models.cnn.seeded),
     in training mode; `dropout` leaves the weights unchanged."""
     return seeded(seed, dropout).train()
+
+
+def shipped_model(dropout: float = 0.0) -> SeedCNN:
+    """The shipped checkpoint's SeedCNN (with dropout p, which has no weights), in training mode."""
+    shipped = models.load_default()
+    if shipped is None:
+        raise TrainError("no_checkpoint", f"No shipped checkpoint at {models.CHECKPOINT}.",
+                         file=str(models.CHECKPOINT))
+    model = SeedCNN(dropout)
+    model.load_state_dict(shipped.state_dict())
+    return model.train()
 
 
 def cross_entropy_step(model: nn.Module, batch) -> StepOut:
@@ -172,7 +199,12 @@ class CnnTask(Prepared):
         self._device = device
 
     def make_model(self, seed: int, device: torch.device | None = None) -> nn.Module:
-        model = new_model(seed, self.config.dropout).to(memory_format=torch.channels_last)
+        c = self.config
+        model = new_model(seed, c.dropout) if c.start == "seed" else shipped_model(c.dropout)
+        if c.prune != "none":
+            # the masks come from the starting weights and stay fixed (MaskedCNN)
+            model = masked_model(model, c.prune, c.sparsity, c.dropout).train()
+        model = model.to(memory_format=torch.channels_last)
         return model.to(device) if device is not None else model
 
     def batches(self, seed: int, start: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
@@ -194,6 +226,9 @@ class CnnTask(Prepared):
             yield xb.contiguous(memory_format=torch.channels_last), yb
 
     def step(self, model: nn.Module, batch) -> StepOut:
+        if isinstance(model, MaskedCNN):
+            # W ← W ⊙ M after the previous update (a no-op: the masked gradient kept them 0)
+            model.reapply_()
         return cross_entropy_step(model, batch)
 
     @torch.no_grad()
