@@ -29,6 +29,7 @@ import torch
 from engine.limits import LimitError, check
 
 EPS = torch.finfo(torch.float32).eps  # the smallest scale, as torch's observers use
+WEIGHT_INDEX = "weight_index"  # the LimitError name of a weight index outside its tensor
 
 
 @dataclass(frozen=True)
@@ -165,7 +166,7 @@ def weight_steps(w: torch.Tensor, index: int, p: QParams) -> WeightSteps:
     """Weight number `index` of w (flat, row-major; its channel is index // (w.numel() / C))."""
     flat = w.detach().reshape(-1)
     if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < flat.numel():
-        raise LimitError("weight_index", index, 0, flat.numel() - 1)
+        raise LimitError(WEIGHT_INDEX, index, 0, flat.numel() - 1)
     c = index // (flat.numel() // w.shape[0])  # the output channel holding it
     s = p.s[c] if p.per_channel else p.s
     z = int(p.z[c] if p.per_channel else p.z)
