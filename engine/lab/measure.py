@@ -144,7 +144,9 @@ def time_call(fn: Callable[[], object], device: torch.device, *, repeats: int, b
     (at least one); the median, or the best when `best` (a peak)."""
     end = time.perf_counter() + budget_s
     last = 0.0
-    for _ in range(max(1, warmup)):
+    for k in range(max(1, warmup)):
+        if k > 0 and last > budget_s / 4:  # a slow call: one warm-up is all the budget allows
+            break
         t0 = time.perf_counter()
         fn()
         synchronize(device)
@@ -289,12 +291,13 @@ def _plan(model, s: _Settings) -> list[_Item]:
     items += [_Item("layers", "layers", top, partial(lambda name, share: layer_times(
         model, name, s.layer_batch, repeats=r, budget_s=share), name), name)
         for name in ("conv1", "pool1", "conv2", "pool2", "conv3", "fc1", "fc2")]
-    items += [_Item("batch", "batch_sweep", top, _throughput(model, CPU, cpu, B, top, False, r), f"B={B}")
-              for B in s.batch_sizes]
     items += [_Item("threads", "thread_sweep", n, _throughput(model, CPU, cpu, s.layout_batch, n, False, r),
                     f"threads={n}") for n in s.threads]
     items += [_Item("layout", "layout", top, _throughput(model, CPU, cpu, s.layout_batch, top, cl, r),
-                    "channels_last" if cl else "default") for cl in (False, True)]
+                    "channels_last" if cl else "NCHW") for cl in (False, True)]
+    # the batch sweep last, smallest first: if the budget runs out, it cuts the largest batches
+    items += [_Item("batch", "batch_sweep", top, _throughput(model, CPU, cpu, B, top, False, r), f"B={B}")
+              for B in sorted(s.batch_sizes)]
     if s.gpu is not None:
         items += _gpu_plan(model, s)
     return items

@@ -23,9 +23,13 @@ The counting model (stated once, used everywhere on the "Where the time goes" pa
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
+import torch
 import torch.nn as nn
+import torch.nn.functional as F
+from torch.utils.flop_counter import FlopCounterMode
 
 from engine.limits import check
 from engine.ops.conv import output_size
@@ -186,3 +190,39 @@ def ridge(peak: float, bandwidth: float) -> float:
     """The ridge point I* = π / β: below it a kernel is memory-bound, above it compute-bound."""
     # I* = π / β
     return peak / bandwidth
+
+
+@dataclass(frozen=True)
+class CountedFlops:
+    """torch's own count (torch.utils.flop_counter) of SeedCNN's FLOPs per layer, for a batch of N."""
+
+    N: int
+    forward: dict[str, int]  # layer → FLOPs of the forward pass (pooling: 0, torch counts no comparisons)
+    backward: dict[str, int]
+
+
+def torch_flops(model: nn.Module, N: int) -> CountedFlops:
+    """Count with FlopCounterMode on shape-only ("meta") tensors: no arithmetic is done, so any N
+    is instant. The backward pass is that of the mean cross-entropy, the images needing no gradient."""
+    N = check("roof_batch", N)
+    meta = copy.deepcopy(model).to(torch.device("meta"))
+    x = torch.empty(N, 1, 28, 28, device=meta.conv1.weight.device)
+    y = torch.zeros(N, dtype=torch.long, device=x.device)
+    with FlopCounterMode(display=False) as forward:
+        F.cross_entropy(meta(x), y)
+    # the counter files backward work under a module only when it saw that module's forward too
+    with FlopCounterMode(display=False) as both:
+        F.cross_entropy(meta(x), y).backward()
+    f, b = _by_layer(forward, type(model).__name__), _by_layer(both, type(model).__name__)
+    return CountedFlops(N, f, {name: b[name] - f[name] for name in LAYER_NAMES})
+
+
+def _by_layer(counter: FlopCounterMode, root: str) -> dict[str, int]:
+    counts = counter.get_flop_counts()
+    return {name: int(sum(counts.get(f"{root}.{name}", {}).values())) for name in LAYER_NAMES}
+
+
+def torch_gap(table: CostTable, counted: CountedFlops) -> int:
+    """max |2·MACs − torch's FLOPs| over every layer and both passes (0 when the counts agree)."""
+    return max(abs(2 * getattr(r, p).macs - getattr(counted, p)[r.name])
+               for r in table.layers for p in ("forward", "backward"))

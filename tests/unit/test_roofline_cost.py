@@ -13,7 +13,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from engine.limits import LimitError
 from engine.models.cnn import SeedCNN, count_parameters
-from engine.ops.cost import LAYER_NAMES, attainable, ridge, seed_cnn_costs
+from engine.ops.cost import LAYER_NAMES, attainable, ridge, seed_cnn_costs, torch_flops, torch_gap
 
 
 @pytest.fixture(scope="module")
@@ -48,6 +48,16 @@ def test_macs_equal_torch_flop_counter_forward_and_backward(model, N):
         assert 2 * row.forward.macs == forward[row.name], row.name
         assert 2 * row.backward.macs == backward[row.name], row.name
     assert 2 * table.forward.macs == sum(forward.values()) > 0
+
+
+@pytest.mark.parametrize("N", [1, 16, 1024])
+def test_the_pages_check_on_meta_tensors_agrees(model, N):
+    counted = torch_flops(model, N)
+    table = seed_cnn_costs(model, N)
+    assert torch_gap(table, counted) == 0
+    assert counted.forward["conv2"] == 2 * table.layer("conv2").forward.macs > 0
+    assert counted.backward["pool1"] == 0 and counted.backward["conv1"] == counted.forward["conv1"]
+    assert next(model.parameters()).device.type == "cpu"  # the model itself is left where it was
 
 
 def test_backward_is_twice_forward_except_the_first_layer(model):

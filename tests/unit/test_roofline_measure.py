@@ -82,7 +82,7 @@ def test_a_spent_budget_skips_the_remaining_items_and_names_them(monkeypatch):
     assert measured > 0 and result.skipped
     assert measured + len(result.skipped) == total
     # once the budget is spent, everything after is skipped: the last items are named
-    assert result.skipped[-1] == "channels_last"
+    assert result.skipped[-1] == "B=3"  # the batch sweep runs last, largest batch last
 
 
 def test_the_gpu_rows_follow_the_same_code(monkeypatch):
