@@ -96,6 +96,16 @@ def channel_error_figure(L: LayerQuant, names: Sequence[str], *, title: str | No
 
 # ----- the grid over the weights ------------------------------------------------------------------------
 
+def _stride(n: int) -> int:
+    """Every k-th weight, k = ⌈n / MAX_POINTS⌉, so that at most MAX_POINTS are drawn."""
+    return max(1, -(-n // MAX_POINTS))
+
+
+def shown_points(n: int) -> int:
+    """How many of n weights the error panel draws."""
+    return len(range(0, n, _stride(n)))
+
+
 def grid_figure(t: TensorQuant, levels, picked: int, names: Sequence[str], *, title: str | None = None,
                 bins: int = 80, height: int = 460) -> go.Figure:
     """Top: a histogram of the layer's weights with the grid's levels as vertical lines and the picked
@@ -112,7 +122,7 @@ def grid_figure(t: TensorQuant, levels, picked: int, names: Sequence[str], *, ti
     gy = np.tile([0.0, top, np.nan], len(lv))
     grid = dict(type="scatter", mode="lines", x=gx, y=gy, name=names[1], line=dict(color=GRID_COLOR, width=1),
                 xaxis="x", yaxis="y", hoverinfo="skip")
-    step = max(1, len(x) // MAX_POINTS)
+    step = _stride(len(x))
     err = dict(type="scattergl", mode="markers", x=x[::step], y=e[::step], name=names[3], xaxis="x", yaxis="y2",
                marker=dict(color=TENSOR_COLOR, size=3, opacity=0.6),
                hovertemplate="x = %{x:.4f}<br>x − x̂ = %{y:.2e}<extra></extra>")
