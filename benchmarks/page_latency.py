@@ -70,6 +70,7 @@ CONTROLS = {
     "smollm": Control("views/real_lm/page.py", "slider", "lm_T", (1.5, 0.5, 0.8)),  # the temperature
     "gguf": Control("views/real_gguf/page.py", "slider", "gguf_layer", (7, 29, 0)),  # the layer's tensor
     "smollm_inside": Control("views/real_inside/page.py", "slider", "si_block", (17, 30, 1)),  # the block's maps
+    "roofline": Control("views/roofline/page.py", "number_input", "roof_N", (1, 1024, 128)),  # the batch size N
     "quantise": Control("views/quantise/page.py", "select_slider", "qz_bits", (2, 8, 4)),  # the bit width b
     "prune": Control("views/prune/page.py", "select_slider", "prune_s", (0.7, 0.9, 0.5)),  # the sparsity s
 }

@@ -260,11 +260,11 @@ def _thread_counts(threads, cores: int) -> tuple[int, ...]:
     """The thread counts to compare, checked: each in roof_threads and at most the cores."""
     wanted = (1, cores) if threads is None else tuple(threads)
     if not wanted:
-        raise LimitError("roof_threads", 0, 1, cores)
+        raise LimitError(name="roof_threads", value=0, low=1, high=cores)
     for n in wanted:
         check("roof_threads", n)
         if n > cores:
-            raise LimitError("roof_threads", n, 1, cores)
+            raise LimitError(name="roof_threads", value=n, low=1, high=cores)
     return tuple(sorted(set(wanted)))
 
 
