@@ -10,8 +10,9 @@ as the right form, so a page can put the two side by side with numbers:
   which (convolution being linear in the kernel) is one convolution with the kernel Σ_i w_i;
 - max pooling written `out_ij = max(in_ij)`: the max of a single number is that number, a 1×1
   pooling that returns the input unchanged;
-- the self-attention flow drawn as Q → K → V → dot → softmax: the softmax moved to the end,
-  softmax(Q Kᵀ V / √d_k) over the feature axis, which no longer averages the rows of V.
+- the self-attention flow drawn as Q → K → V → dot product → softmax → weighted sum → output:
+  it has no ÷√d_k step, so the weights are softmax(Q Kᵀ), which saturate as d_k grows (and V,
+  drawn before the dot product, takes no part in the scores: errata_cases shows it).
 
 The right forms are engine.ops.conv.conv2d, engine.ops.pooling.max_pool2d and
 engine.ops.attention.scaled_dot_product; the remaining errata (the (1/d_v) attention identity, the
@@ -21,8 +22,6 @@ engine.ops.errata_cases puts each wrong form beside the right one on seeded inpu
 """
 
 from __future__ import annotations
-
-import math
 
 import torch
 
@@ -52,14 +51,11 @@ def pool_without_window(x: torch.Tensor) -> torch.Tensor:
     return max_pool2d(x, 1)
 
 
-def attention_softmax_last(Q: torch.Tensor, K: torch.Tensor, V: torch.Tensor) -> torch.Tensor:
-    """The flow Q → K → V → dot → softmax taken literally: softmax(Q Kᵀ V / √d_k) over the last
-    (feature) axis, for Q (..., T, d_k), K (..., S, d_k), V (..., S, d_v) → (..., T, d_v)."""
-    if Q.shape[-1] != K.shape[-1] or K.shape[-2] != V.shape[-2]:
-        raise ValueError(f"Q (..., T, d_k), K (..., S, d_k), V (..., S, d_v) needed; got {tuple(Q.shape)}, "
-                         f"{tuple(K.shape)}, {tuple(V.shape)}")
-    d_k = Q.shape[-1]
-    # P_iv = Σ_j (Σ_d Q_id K_jd) V_jv / √d_k
-    P = torch.einsum("...id,...jd,...jv->...iv", Q, K, V) / math.sqrt(d_k)
-    # wrong_iv = exp(P_iv) / Σ_v' exp(P_iv'): a softmax over the features, not over the keys
-    return torch.softmax(P, dim=-1)
+def attention_unscaled(Q: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
+    """The article's self-attention chart has no ÷√d_k step: the weights softmax(Q Kᵀ) over the
+    keys, for Q (..., T, d_k), K (..., S, d_k) → (..., T, S)."""
+    if Q.shape[-1] != K.shape[-1]:
+        raise ValueError(f"Q (..., T, d_k) and K (..., S, d_k) need the same d_k; got {tuple(Q.shape)}, "
+                         f"{tuple(K.shape)}")
+    # A'_ij = exp(q_i·k_j) / Σ_j' exp(q_i·k_j')
+    return torch.softmax(Q @ K.transpose(-2, -1), dim=-1)

@@ -27,7 +27,7 @@ from engine.ops.attention import AttentionTrace, scaled_dot_product
 from engine.ops.attention_setup import WrongIdentity, wrong_identity
 from engine.ops.conv import ConvCellTrace, conv2d, conv_cell
 from engine.ops.errata import (
-    attention_softmax_last,
+    attention_unscaled,
     conv_without_window,
     kernels_summed,
     pool_without_window,
@@ -48,6 +48,7 @@ from engine.ops.transformer import (
 )
 
 T_ATT, D_ATT = 4, 4  # attention: tokens and d_k = d_v
+T_FLOW, D_FLOW = 6, 64  # the flow erratum: tokens and d_k (a size real models use)
 L_PE, D_PE = 50, 16  # positional table
 SIDE, K_SIZE = 6, 3  # the toy image and kernel of the convolution and pooling rows
 CONV_BIAS = 1.0
@@ -89,32 +90,53 @@ def attention_case(seed: int) -> AttentionCase:
 
 
 @dataclass(frozen=True)
+class WeightStats:
+    """How peaked attention weights A (T, S) are, from their scores S: the spread of the scores,
+    each row's largest weight, each row's entropy (nats; log S at most), and the size of the
+    softmax's gradient ‖∂a_i/∂s_i‖_F (small when a row is nearly one-hot), averaged over rows."""
+
+    score_std: float
+    max_weight: float
+    entropy: float
+    jacobian: float
+
+
+def weight_stats(S: torch.Tensor, A: torch.Tensor) -> WeightStats:
+    # H_i = −Σ_j A_ij log A_ij
+    H = -(A * torch.log(A.clamp_min(1e-300))).sum(dim=-1)
+    # ∂a_i/∂s_i = diag(a_i) − a_i a_iᵀ
+    J = torch.diag_embed(A) - A.unsqueeze(-1) * A.unsqueeze(-2)
+    return WeightStats(float(S.std()), float(A.max(dim=-1).values.mean()), float(H.mean()),
+                       float(torch.linalg.matrix_norm(J).mean()))
+
+
+@dataclass(frozen=True)
 class FlowCase:
-    """The flow Q → K → V → dot → softmax taken literally (wrong) against attention (right), with
-    the properties that tell them apart: the weights do not depend on V (weights_delta), the right
-    form is linear in V (right_scale ≈ 0), the wrong one is not (wrong_scale); the wrong rows sum to 1
-    (wrong_rows ≈ 0), the right ones need not (right_rows)."""
+    """The article's chart Q → K → V → dot product → softmax → weighted sum → output against
+    attention, on Q, K, V (T_FLOW, D_FLOW) from N(0, 1). Its two faults, computed: V is drawn
+    before the dot product, yet the weights come from Q and K alone (v_delta: the weights after V
+    is replaced by another V, exactly 0, while the output moves by out_delta); and the chart has
+    no ÷√d_k step, so at d_k = D_FLOW its weights softmax(QKᵀ) saturate (wrong against right)."""
 
     right: AttentionTrace
-    wrong: torch.Tensor
-    weights_delta: float
-    right_scale: float
-    wrong_scale: float
-    wrong_rows: float
-    right_rows: float
+    unscaled: torch.Tensor
+    v_delta: float
+    out_delta: float
+    right_stats: WeightStats
+    wrong_stats: WeightStats
 
 
 def flow_case(seed: int) -> FlowCase:
-    case = attention_case(seed)
-    Q, K, V = case.Q, case.K, case.V
-    right, right2 = scaled_dot_product(Q, K, V), scaled_dot_product(Q, K, 2 * V)
-    wrong, wrong2 = attention_softmax_last(Q, K, V), attention_softmax_last(Q, K, 2 * V)
-    return FlowCase(right, wrong,
-                    weights_delta=float((right2.weights - right.weights).abs().max()),
-                    right_scale=float((right2.output - 2 * right.output).abs().max()),
-                    wrong_scale=float((wrong2 - 2 * wrong).abs().max()),
-                    wrong_rows=float((wrong.sum(dim=-1) - 1).abs().max()),
-                    right_rows=float((right.output.sum(dim=-1) - 1).abs().max()))
+    g = gen(seed, 9)
+    # four (T, d_k) matrices from N(0, 1): V2 is the "other V"
+    Q, K, V, V2 = (torch.randn(T_FLOW, D_FLOW, generator=g, dtype=torch.float64) for _ in range(4))
+    right, other = scaled_dot_product(Q, K, V), scaled_dot_product(Q, K, V2)
+    unscaled = attention_unscaled(Q, K)
+    return FlowCase(right, unscaled,
+                    v_delta=float((other.weights - right.weights).abs().max()),
+                    out_delta=float((other.output - right.output).abs().max()),
+                    right_stats=weight_stats(right.scaled, right.weights),
+                    wrong_stats=weight_stats(right.scores, unscaled))
 
 
 # ----- positional encoding: sin ≠ cos --------------------------------------------------------------

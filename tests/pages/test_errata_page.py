@@ -207,15 +207,23 @@ def test_encoder_outputs_one_vector_per_token(en):
 
 
 def test_attention_flow(en):
-    Q, K, V = _qkv(0)
-    right = F.scaled_dot_product_attention(Q, K, V)
-    wrong = torch.softmax(Q @ K.T @ V / 2, dim=-1)  # softmax over the features, √d_k = 2
-    np.testing.assert_allclose(_z(_chart(en, "right: Y = softmax")), right.numpy(), atol=1e-12)
-    np.testing.assert_allclose(_z(_chart(en, "wrong: softmax over features")), wrong.numpy(), atol=1e-12)
+    """The chart's faults, on the page's own Q, K, V (6 × 64): its weights softmax(QKᵀ) without
+    ÷√d_k on the left, attention's on the right; V replaced moves no weight; the saturation table."""
+    g = _gen(0, 9)
+    Q, K, V, V2 = (torch.randn(6, 64, generator=g, dtype=torch.float64) for _ in range(4))
+    right = torch.softmax(Q @ K.T / 8, dim=-1)
+    np.testing.assert_allclose(_z(_chart(en, "right: A = softmax")), right.numpy(), atol=1e-12)
+    np.testing.assert_allclose(_z(_chart(en, "the chart: A′ = softmax(QKᵀ)")),
+                               torch.softmax(Q @ K.T, dim=-1).numpy(), atol=1e-12)
+    metrics = {m.label: m.value for m in en.get("metric")}
+    assert float(metrics["weights after V is replaced by another V: max |ΔA|"]) == 0
+    moved = (F.scaled_dot_product_attention(Q, K, V2) - F.scaled_dot_product_attention(Q, K, V)).abs().max()
+    assert float(metrics["the output after the same change: max |ΔY|"]) == pytest.approx(float(moved), abs=1e-3)
     table = _table(en, "Property")
-    assert float(table["right"][0]) == 0 and float(table["right"][1]) < 1e-12
-    wrong2 = torch.softmax(Q @ K.T @ (2 * V) / 2, dim=-1)
-    assert float(table["wrong"][1]) == pytest.approx(float((wrong2 - 2 * wrong).abs().max()), abs=1e-3)
+    scaled, unscaled = table["with ÷√dₖ (right)"].astype(float), table["without (the chart)"].astype(float)
+    assert unscaled[0] == pytest.approx(8 * scaled[0], rel=1e-3)  # the spread, √64 times wider
+    assert unscaled[1] > scaled[1] and unscaled[2] < scaled[2] and unscaled[3] < scaled[3]
+    assert scaled[1] == pytest.approx(float(right.max(dim=-1).values.mean()), abs=1e-3)
 
 
 def test_right_forms_equal_pytorch(en):

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from engine.ops.attention import scaled_dot_product
 from engine.ops.errata import (
-    attention_softmax_last,
+    attention_unscaled,
     conv_without_window,
     kernels_summed,
     pool_without_window,
@@ -100,39 +100,34 @@ def test_pool_without_window_returns_the_input(shape):
     assert right.shape[-2:] == (shape[-2] // 2, shape[-1] // 2)
 
 
-# ----- softmax at the end of the attention flow ---------------------------------------------
+# ----- the attention chart without ÷√d_k ----------------------------------------------------
 
-ATT_SHAPES = [(1, 1, 1, 1), (4, 5, 3, 2), (2, 6, 6, 8, 4)]  # (..., T, S, d_k, d_v)
+ATT_SHAPES = [(1, 1, 1), (4, 5, 3), (2, 6, 6, 8)]  # (..., T, S, d_k)
 
 
 @pytest.mark.parametrize("shape", ATT_SHAPES)
-def test_attention_softmax_last_equals_torch(shape):
-    *batch, T, S, d_k, d_v = shape
+def test_attention_unscaled_equals_torch(shape):
+    *batch, T, S, d_k = shape
     seed = sum(shape)
-    Q, K, V = randn(*batch, T, d_k, seed=seed), randn(*batch, S, d_k, seed=seed + 1), randn(*batch, S, d_v, seed=seed + 2)
-    wrong = attention_softmax_last(Q, K, V)
-    expected = torch.softmax((Q @ K.transpose(-2, -1)) @ V / math.sqrt(d_k), dim=-1)
-    assert wrong.shape == (*batch, T, d_v)
-    assert (wrong - expected).abs().max() < TOL
-    # rows sum to 1 over the features
-    assert (wrong.sum(dim=-1) - 1).abs().max() < TOL
+    Q, K = randn(*batch, T, d_k, seed=seed), randn(*batch, S, d_k, seed=seed + 1)
+    wrong = attention_unscaled(Q, K)
+    expected = torch.softmax(Q @ K.transpose(-2, -1), dim=-1)
+    assert wrong.shape == (*batch, T, S) and (wrong - expected).abs().max() < TOL
+    # it is attention with the scale undone: softmax(QKᵀ) = weights of (Q·√d_k, K)
+    assert (wrong - scaled_dot_product(Q * math.sqrt(d_k), K, K).weights).abs().max() < TOL
 
 
-def test_right_attention_is_linear_in_V_and_the_wrong_flow_is_not():
+def test_attention_weights_ignore_V_and_the_output_is_linear_in_it():
     Q, K, V = randn(4, 3, seed=1), randn(4, 3, seed=2), randn(4, 3, seed=3)
-    right = scaled_dot_product(Q, K, V).output
-    right2 = scaled_dot_product(Q, K, 2 * V).output
-    assert (right2 - 2 * right).abs().max() < 1e-12
-    assert (right - F.scaled_dot_product_attention(Q, K, V)).abs().max() < TOL
-    wrong, wrong2 = attention_softmax_last(Q, K, V), attention_softmax_last(Q, K, 2 * V)
-    assert (wrong2 - 2 * wrong).abs().max() > 0.1
+    right, other, doubled = (scaled_dot_product(Q, K, v) for v in (V, randn(4, 3, seed=4), 2 * V))
+    assert torch.equal(right.weights, other.weights) and (right.output - other.output).abs().max() > 0.01
+    assert (doubled.output - 2 * right.output).abs().max() < 1e-12
+    assert (right.output - F.scaled_dot_product_attention(Q, K, V)).abs().max() < TOL
 
 
-def test_attention_softmax_last_refuses_mismatched_shapes():
+def test_attention_unscaled_refuses_mismatched_shapes():
     with pytest.raises(ValueError, match="d_k"):
-        attention_softmax_last(randn(2, 3, seed=0), randn(2, 4, seed=1), randn(2, 3, seed=2))
-    with pytest.raises(ValueError, match="S"):
-        attention_softmax_last(randn(2, 3, seed=0), randn(2, 3, seed=1), randn(5, 3, seed=2))
+        attention_unscaled(randn(2, 3, seed=0), randn(2, 4, seed=1))
 
 
 # ----- the page's cases (engine.ops.errata_cases) ----------------------------------------------
@@ -158,8 +153,12 @@ def test_cases_right_forms_equal_pytorch_and_wrong_forms_differ():
     assert lstm.x.shape == (len(lstm.text), 1, len(ec.char_rnn.VOCAB)) and not lstm.trained
     assert ffn.trace.n_negative > 0 and ffn.trace.floor >= 0
     assert enc.Y.shape == (6, ec.ENC.d_model) and enc.min_distance > 0.1
-    assert flow.weights_delta == 0 and flow.right_scale < 1e-12 and flow.wrong_scale > 0.01
-    assert flow.wrong_rows < 1e-12
+    # the chart: V takes no part in the weights; without ÷√d_k they saturate
+    assert flow.v_delta == 0 and flow.out_delta > 0.01
+    r, w = flow.right_stats, flow.wrong_stats
+    assert w.score_std == pytest.approx(math.sqrt(ec.D_FLOW) * r.score_std, rel=1e-12)
+    assert w.max_weight > r.max_weight and w.entropy < r.entropy and w.jacobian < r.jacobian
+    assert 0 <= w.entropy <= r.entropy <= math.log(ec.T_FLOW) + 1e-12
     assert pe.sin == pytest.approx(math.sin(pe.theta), abs=1e-12)
     assert pe.cos == pytest.approx(math.cos(pe.theta), abs=1e-12)
 

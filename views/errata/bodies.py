@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 import streamlit as st
 
 from engine.ops.errata_cases import (
     D_ATT,
+    D_FLOW,
     ENC,
     FFN_D,
     FFN_T,
@@ -15,6 +18,7 @@ from engine.ops.errata_cases import (
     L_PE,
     SIDE,
     T_ATT,
+    T_FLOW,
     AttentionCase,
     ConvCase,
     EncoderCase,
@@ -168,10 +172,15 @@ def encoder_body(cases: list[EncoderCase]) -> None:
 
 
 def flow_body(case: FlowCase) -> None:
-    pair(case.right.output, case.wrong, t("fig_flow_right"), t("fig_flow_wrong"), "er_flow")
+    pair(case.right.weights, case.unscaled, t("fig_flow_right", d=D_FLOW), t("fig_flow_wrong"), "er_flow")
+    m1, m2 = st.columns(2)
+    m1.metric(t("flow_v_weights"), f"{case.v_delta:g}")
+    m2.metric(t("flow_v_output"), f"{case.out_delta:.3f}")
+    r, w = case.right_stats, case.wrong_stats
     st.dataframe(pd.DataFrame({
-        t("col_property"): [t("flow_weights"), t("flow_linear"), t("flow_rows")],
-        t("right"): [f"{case.weights_delta:.1e}", f"{case.right_scale:.1e}", f"{case.right_rows:.3f}"],
-        t("wrong"): ["—", f"{case.wrong_scale:.3f}", f"{case.wrong_rows:.1e}"],
+        t("col_property"): [t("flow_std"), t("flow_max"), t("flow_entropy", T=T_FLOW, hmax=f"{math.log(T_FLOW):.3f}"),
+                            t("flow_jac")],
+        t("col_scaled"): [f"{r.score_std:.3f}", f"{r.max_weight:.3f}", f"{r.entropy:.3f}", f"{r.jacobian:.3f}"],
+        t("col_unscaled"): [f"{w.score_std:.3f}", f"{w.max_weight:.3f}", f"{w.entropy:.3f}", f"{w.jacobian:.3f}"],
     }), hide_index=True, key="er_flow_table")
-    st.caption(t("flow_numbers"))
+    st.caption(t("flow_numbers", d=D_FLOW, root=math.sqrt(D_FLOW), T=T_FLOW))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from engine.ops.errata_cases import ENC, SIDE
+from engine.ops.errata_cases import D_FLOW, ENC, SIDE
 from views.errata import bodies
 from views.errata.parts import Cases, Erratum, fmt, t
 
@@ -24,7 +24,8 @@ def glance(c: Cases) -> list[tuple[str, str]]:
         ("lstm", t("lstm_glance", right=f"{c.lstm.right.loss:.2f}", wrong=f"{c.lstm.no_cell.loss:.2f}")),
         ("ffn", t("ffn_glance", n=c.ffn.trace.n_negative, delta=f"{c.ffn.trace.max_delta:.3f}")),
         ("encoder", t("encoder_glance", a=len(c.enc[0].tokens), b=len(c.enc[1].tokens), d=ENC.d_model)),
-        ("flow", t("flow_glance", delta=f"{c.flow.wrong_scale:.3f}")),
+        ("flow", t("flow_glance", d=D_FLOW, wrong=f"{c.flow.wrong_stats.max_weight:.2f}",
+                   right=f"{c.flow.right_stats.max_weight:.2f}")),
     ]
 
 
@@ -83,10 +84,11 @@ def errata(c: Cases) -> list[Erratum]:
                 rf"\quad (T = {T_enc},\ {T_enc2}) \end{{aligned}}",
                 lambda: bodies.encoder_body(c.enc)),
         Erratum("flow", "views/attention/page.py",
-                r"\begin{aligned} &Q \to K \to V \to \text{dot} \to \operatorname{softmax} \\ "
-                rf"&\text{{{t('literally')}}} \\ &Y' = \operatorname{{softmax}}_{{\text{{{t('tex_features')}}}}}"
-                r"\big(QK^\top V/\sqrt{d_k}\big) \end{aligned}",
-                rf"\begin{{aligned}} S &= QK^\top/\sqrt{{d_k}} \\ A &= \operatorname{{softmax}}_{{\text{{{t('tex_keys')}}}}}(S) \\ "
-                r"Y &= A\,V \end{aligned}",
+                rf"\begin{{aligned}} &\text{{{t('tex_chart')}}} \\ &Q \to K \to V \to \text{{{t('tex_dot')}}} \\ "
+                rf"&\to \operatorname{{softmax}} \to \text{{{t('tex_wsum')}}} \to \text{{{t('tex_output')}}} \\ "
+                rf"&(\text{{{t('tex_no_scale')}}}) \end{{aligned}}",
+                rf"\begin{{aligned}} S &= QK^\top/\sqrt{{d_k}} && \text{{{t('tex_qk_only')}}} \\ "
+                rf"A &= \operatorname{{softmax}}_{{\text{{{t('tex_keys')}}}}}(S) \\ "
+                rf"Y &= A\,V && \text{{{t('tex_v_here')}}} \end{{aligned}}",
                 lambda: bodies.flow_body(c.flow)),
     ]

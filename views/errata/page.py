@@ -2,7 +2,7 @@
 typeset, with a counterexample computed live by the engine on seeded random inputs (attention both
 ways, PE's sin = cos, a convolution and a max pooling without their window, 32 kernels summed into
 one map, an LSTM without its cell state, the FFN with an outer activation, the encoder's "one
-vector", the softmax moved to the end of the attention flow), a one-line why, a link to the
+vector", the attention chart's missing ÷√d_k and its V drawn before the dot product), a one-line why, a link to the
 lesson, and the right forms checked against PyTorch (engine.ops.errata_cases)."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import streamlit as st
 from engine.data.tokens import TokenError, tokenize
 from engine.ops.attention_setup import wrong_identity
 from engine.ops.errata import (
-    attention_softmax_last,
+    attention_unscaled,
     conv_without_window,
     kernels_summed,
     pool_without_window,
@@ -65,7 +65,7 @@ for n, erratum in enumerate(errata(cases), start=1):
 
 # ----- show the code, check against torch, what next --------------------------------------------
 st.header(t("code_header"))
-show_code(conv_without_window, kernels_summed, pool_without_window, attention_softmax_last, wrong_identity,
+show_code(conv_without_window, kernels_summed, pool_without_window, attention_unscaled, wrong_identity,
           ffn_outer_activation, ablated_weights)
 
 st.header(t("check_torch"))
