@@ -44,9 +44,16 @@ def checked(t: T, name: str, value) -> int:
 def localized_text_input(t: T, label: str, key: str, default_key: str, **kw) -> str:
     """A text box whose example follows the language: a box still holding another language's
     example gets this language's one (Streamlit keeps a keyed widget's value and ignores a new
-    default); a sentence the learner typed is kept. `default_key` names the example in t's page."""
+    default); a sentence the learner typed is kept, also across a run that stopped before the box
+    and across pages. `default_key` names the example in t's page."""
     defaults = {lang: lessons.text(t.page, default_key, lang) for lang in lessons.LANGS}
-    if st.session_state.get(key) in set(defaults.values()) - {defaults[t.lang]}:
-        st.session_state[key] = defaults[t.lang]
-    st.session_state.setdefault(key, defaults[t.lang])
-    return st.text_input(label, key=key, **kw)
+    kept = f"{key}__kept"  # Streamlit forgets a widget's value on a page it left
+    value = st.session_state.get(key, st.session_state.get(kept, defaults[t.lang]))
+    if value in set(defaults.values()) - {defaults[t.lang]}:
+        value = defaults[t.lang]
+    # set on every run: a box that a run stopped above did not draw comes back with its text
+    # (the browser would otherwise show the widget's own default, empty)
+    st.session_state[key] = value
+    text = st.text_input(label, key=key, **kw)
+    st.session_state[kept] = text
+    return text
