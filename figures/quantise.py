@@ -41,8 +41,8 @@ def formulas_latex() -> str:
             r"q = \operatorname{clamp}\!\Big(\operatorname{round}\!\Big(\frac{x}{s}\Big) + z,\ q_{\min},\ q_{\max}\Big)"
             r",\qquad \hat{x} = s\,(q - z)\\[4pt]"
             r"q_{\min} = 0,\quad q_{\max} = 2^b - 1,\qquad "
-            r"s = \frac{\max^{+} - \min^{-}}{q_{\max} - q_{\min}},\qquad "
-            r"z = q_{\min} - \operatorname{round}\!\Big(\frac{\min^{-}}{s}\Big)"
+            r"s = \frac{\operatorname{max}^{+} - \operatorname{min}^{-}}{q_{\max} - q_{\min}},\qquad "
+            r"z = q_{\min} - \operatorname{round}\!\Big(\frac{\operatorname{min}^{-}}{s}\Big)"
             r"\end{gathered}")
 
 

@@ -16,8 +16,6 @@ from engine.models.cnn_quant import (
     WEIGHTED,
     LayerQuant,
     QuantTable,
-    calibrate,
-    calibration_digits,
     layer_quant,
     quant_table,
     torch_logit_gap,
@@ -66,11 +64,9 @@ def layer_of(mtime: float | None, name: str, bits: int) -> LayerQuant:
 def model_gap(mtime: float | None, bits: int) -> float:
     """max |Δ| of the logits on CHECK_DIGITS held-out digits: ours against torch.fake_quantize_*,
     weights and activations at b bits, both granularities."""
-    split = embedded_mnist()
-    model = network(mtime).model64
-    ranges = calibrate(model, calibration_digits(split.x_train, CALIB_SIZE, CALIB_SEED))
-    x = torch.from_numpy(split.x_test[:CHECK_DIGITS])[:, None]
-    return max(torch_logit_gap(model, x, bits, channelwise, ranges) for channelwise in (False, True))
+    x = torch.from_numpy(embedded_mnist().x_test[:CHECK_DIGITS])[:, None]
+    ranges = _table(mtime).ranges  # the table's calibrated activation ranges (cached)
+    return max(torch_logit_gap(network(mtime).model64, x, bits, channelwise, ranges) for channelwise in (False, True))
 
 
 # ----- controls ------------------------------------------------------------------------------------
