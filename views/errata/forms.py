@@ -66,8 +66,10 @@ def errata(c: Cases) -> list[Erratum]:
                 r"\mathrm{out}[i,j] = \max_{0 \le m,\,n < k} x[i\cdot s+m,\; j\cdot s+n]",
                 lambda: bodies.pooling_body(c.conv)),
         Erratum("lstm", "views/lstm/page.py",
-                r"\begin{aligned} i_t, f_t, o_t &= \sigma(W_x x_t + W_{h\cdot} h_{t-1} + b_\cdot) \\ "
-                r"h_t &= o_t \odot \tanh(i_t \odot g_t) \end{aligned}",
+                rf"\begin{{aligned}} &\text{{{t('tex_lstm_article')}}} \\ "
+                r"&g_{\cdot,t} = \operatorname{act}(W_\cdot h_{t-1} + W_x x_t + b_\cdot),\ \cdot \in \{f, i, o\} \\ "
+                rf"&\text{{{t('tex_lstm_nearest')}}} \\ "
+                r"&h_t = o_t \odot \tanh(i_t \odot g_t) \end{aligned}",
                 r"\begin{aligned} i_t &= \sigma(W_{xi}x_t + W_{hi}h_{t-1} + b_i) \\ "
                 r"f_t &= \sigma(W_{xf}x_t + W_{hf}h_{t-1} + b_f) \\ "
                 r"g_t &= \tanh(W_{xg}x_t + W_{hg}h_{t-1} + b_g) \\ "
