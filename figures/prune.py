@@ -106,12 +106,12 @@ def prune_latex(pruning: Pruning, sizes: Mapping[str, int], tau: str, layer: str
         return (r"\begin{aligned}"
                 rf" k &= \operatorname{{round}}(s\cdot C_{{\text{{out}}}}) = \operatorname{{round}}({s:g}\cdot {n})"
                 rf" = {mask.k}\ \text{{{tau}}} \\"
-                rf" M[c,\cdot] &= \mathbb{{1}}\!\left[\lVert W_c\rVert_1 > {mask.tau:.4f}\right]"
+                rf" M[c,\cdot] &= \mathbf{{1}}\!\left[\lVert W_c\rVert_1 > {mask.tau:.4f}\right]"
                 r"\end{aligned}") if mask.k else rf"k = \operatorname{{round}}({s:g}\cdot {n}) = 0"
     n = sizes["all"] if pruning.method == "global" else sizes[layer]
     k = round(s * n)
     return (r"\begin{aligned}"
             rf" k &= \operatorname{{round}}(s\cdot n) = \operatorname{{round}}({s:g}\cdot {_int(n)}) = {_int(k)} \\"
-            rf" M_{{ij}} &= \mathbb{{1}}\!\left[\,|W_{{ij}}| > \tau\,\right],\quad \tau = {mask.tau:.4f}"
+            rf" M_{{ij}} &= \mathbf{{1}}\!\left[\,|W_{{ij}}| > \tau\,\right],\quad \tau = {mask.tau:.4f}"
             rf"\ \text{{{tau}}}"
             r"\end{aligned}") if k else rf"k = \operatorname{{round}}({s:g}\cdot {n}) = 0"

@@ -123,7 +123,7 @@ def layers_table(rep: PruneReport) -> pd.DataFrame:
     for i, dense in enumerate(rep.dense.layers):
         pruned = rep.pruned.layers[i]
         row = {t("col_layer"): dense.name, t("col_shape"): "×".join(map(str, dense.shape)),
-               t("col_nonzero"): f"{pruned.nonzero:,} / {dense.params:,}",
+               t("col_nonzero_of"): f"{pruned.nonzero:,} / {dense.params:,}",
                t("col_macs_nz"): f"{pruned.macs_nonzero:,}"}
         if rep.slim is not None:
             slim = rep.slim.layers[i]

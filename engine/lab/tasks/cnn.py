@@ -133,6 +133,8 @@ def shipped_model(dropout: float = 0.0) -> SeedCNN:
     if shipped is None:
         raise TrainError("no_checkpoint", f"No shipped checkpoint at {models.CHECKPOINT}.",
                          file=str(models.CHECKPOINT))
+    if dropout == 0.0:
+        return shipped.train()
     model = SeedCNN(dropout)
     model.load_state_dict(shipped.state_dict())
     return model.train()
