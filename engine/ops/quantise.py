@@ -194,6 +194,11 @@ class TensorQuant:
         """√(mean (x − x̂)²)."""
         return float(self.error.pow(2).mean().sqrt())
 
+    @property
+    def zeros(self) -> int:
+        """How many weights are stored as the level 0.0 (x̂ = 0): at few bits, most of a layer."""
+        return int((self.x_hat == 0).sum())
+
 
 def tensor_quant(w: torch.Tensor, bits: int, channelwise: bool, symmetric: bool = False) -> TensorQuant:
     """w quantised per tensor or per output channel."""

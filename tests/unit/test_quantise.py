@@ -107,6 +107,9 @@ def test_error_inside_the_range_is_at_most_half_a_step():
             t = tensor_quant(w, bits, channelwise)
             s = t.p.s.double().reshape(-1, 1) if channelwise else t.p.s.double()
             assert bool((t.error.abs().reshape(32, -1) <= s / 2 + 1e-7).all())
+            # x̂ = 0 exactly where q = z
+            z = t.p.z.reshape(-1, 1) if channelwise else t.p.z
+            assert t.zeros == int((quantise(w, t.p).reshape(32, -1) == z).sum())
             # the levels: 2^b evenly spaced values, s apart
             lv = t.p.levels(0 if channelwise else None)
             assert len(lv) == 2**bits and torch.allclose(lv.diff(), torch.full((2**bits - 1,), float(lv[1] - lv[0]), dtype=torch.float64))

@@ -96,6 +96,7 @@ levels = tq.p.levels(c if channelwise else None)
 st.plotly_chart(fq.grid_figure(tq, levels, index, (t("fig_weights"), t("fig_levels", n=2**b), t("fig_picked"),
                                                    t("fig_error")),
                                title=t("grid_title", name=name, b=b, where=where)), key="qz_grid")
+st.markdown(t("zeros_note", zero=f"{tq.zeros:,}", n=f"{tq.x.numel():,}", pct=f"{tq.zeros / tq.x.numel():.0%}", b=b))
 st.caption(t("grid_note", n=f"{L.tensor.x.numel():,}", shown=f"{fq.shown_points(L.tensor.x.numel()):,}",
              s=f"{float(tq.p.s[c] if channelwise else tq.p.s):.3g}"))
 
