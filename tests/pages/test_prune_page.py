@@ -78,6 +78,13 @@ def test_a_sparsity_outside_its_range_gets_a_translated_message():
     assert _pruned_cells(at) == 144
 
 
+def test_a_method_the_page_does_not_offer_gets_a_message_and_the_defaults():
+    at = _app(prune_method="random")
+    assert not at.exception
+    assert any("random" in e.value for e in at.error)
+    assert at.session_state["prune_method"] == "layer"
+
+
 def test_one_fine_tune_step_runs_in_the_pages_own_slot_with_the_mask():
     at = _app(prune_method="global", prune_s=0.8)
     at.button(key="prune_btn_step").click().run()
