@@ -16,7 +16,9 @@ machines would need a shared file system. Loopback only: the rendezvous address 
 and gloo's own connections are pinned to the loopback interface (GLOO_SOCKET_IFNAME).
 
 `run_ddp` is a job target (engine.lab.jobs.Job): it runs in a job's child process, starts the
-ranks with multiprocessing "spawn" and ends them on every path (done, error, time limit). It
+ranks with multiprocessing "spawn" and ends them on every path (done, error, time limit). Its
+failures carry the jobs' own codes (job_timeout, job_failed, job_died), which every page
+translates. It
 imports no torch itself (the job needs no thread count: `Job(run_ddp, ..., threads=None)`).
 """
 
@@ -104,8 +106,8 @@ def _collect(report, cfg: DDPConfig, messages, ranks, t0: float) -> DDPResult:
     run, ready = None, set()
     while len(summaries) < cfg.world_size:
         if time.perf_counter() > t0 + cfg.timeout_s:
-            raise CodedError("ddp_timeout", f"the run did not finish in {cfg.timeout_s:.0f} s",
-                             seconds=round(cfg.timeout_s), done=len(rows), steps=cfg.steps)
+            raise CodedError("job_timeout", f"the run did not finish in {cfg.timeout_s:.0f} s",
+                             seconds=round(cfg.timeout_s))
         try:
             kind, *body = messages.get(timeout=0.2)
         except queue_mod.Empty:
@@ -124,15 +126,15 @@ def _collect(report, cfg: DDPConfig, messages, ranks, t0: float) -> DDPResult:
             summaries[body[0].rank] = body[0]
         else:  # "error"
             rank, message = body
-            raise CodedError("ddp_rank_failed", f"rank {rank} failed: {message}", rank=rank, error=message)
+            raise CodedError("job_failed", f"rank {rank} failed: {message}", error=f"rank {rank}: {message}")
     return replace(run, rows=tuple(rows), ranks=tuple(summaries[r] for r in sorted(summaries)), start_s=start_s)
 
 
 def _check_alive(ranks, summaries) -> None:
     for r, p in enumerate(ranks):
         if r not in summaries and p.exitcode is not None:
-            raise CodedError("ddp_rank_died", f"rank {r} ended (exit code {p.exitcode}) before finishing",
-                             rank=r, exitcode=p.exitcode)
+            raise CodedError("job_died", f"rank {r} ended (exit code {p.exitcode}) before finishing",
+                             exitcode=p.exitcode)
 
 
 def _end(ranks, grace_s: float) -> None:

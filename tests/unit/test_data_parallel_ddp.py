@@ -76,5 +76,5 @@ def test_two_ranks_stay_identical_and_equal_single_process_training():
 def test_a_run_past_its_time_limit_ends_its_ranks():
     with pytest.raises(CodedError) as e:
         run_inline(ddp.run_ddp, steps=50, batch=256, timeout_s=0.5)
-    assert e.value.code == "ddp_timeout"
+    assert e.value.code == "job_timeout" and e.value.params == {"seconds": 0}
     assert not [p for p in mp.active_children() if p.name.startswith("nml-ddp-rank")]
