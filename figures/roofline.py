@@ -60,11 +60,13 @@ def roofline_figure(m: Measurement, labels: Mapping[str, str], *, height: int = 
                          text=[f"I* = {I_star:.3g}"], textposition="bottom right",
                          marker=dict(color=ROOF, size=9, symbol="x"), showlegend=False,
                          hovertemplate=f"{labels['ridge']}: I* = π/β = {I_star:.3g} FLOP/B<extra></extra>"))
-    for direction, color, symbol in (("forward", FORWARD, "circle"), ("backward", BACKWARD, "diamond")):
+    # forward names above their points, backward names below: a layer's two points share its I
+    for direction, color, symbol, place in (("forward", FORWARD, "circle", "top center"),
+                                            ("backward", BACKWARD, "diamond", "bottom center")):
         points = [l for l in drawn if l.direction == direction]
         data.append(dict(type="scatter", x=[l.intensity for l in points], y=[l.rate / G for l in points],
                          mode="markers+text", name=labels[direction], text=[l.name for l in points],
-                         textposition="top center", marker=dict(color=color, size=11, symbol=symbol),
+                         textposition=place, marker=dict(color=color, size=11, symbol=symbol),
                          customdata=[[_share(l, m)] for l in points],
                          hovertemplate="%{text}: I = %{x:.3g} FLOP/B, %{y:.3g} GFLOP/s"
                                        "<br>%{customdata[0]}<extra></extra>"))
@@ -91,7 +93,10 @@ def batch_figure(m: Measurement, labels: Mapping[str, str], *, height: int = 380
     data = [_line(list(m.batch_sweep), labels["cpu"], FORWARD)]
     if m.gpu_sweep:
         data.append(_line(list(m.gpu_sweep), labels["gpu"], GPU_COLOR))
-    layout = _layout(labels["title"], height, xaxis=_log_axis(labels["x"]), yaxis=_log_axis(labels["y"]))
+    batches = sorted({p.batch for p in m.batch_sweep + m.gpu_sweep})
+    xaxis = {**_log_axis(labels["x"]), "tickvals": batches, "ticktext": [str(B) for B in batches]}
+    layout = _layout(labels["title"], height, xaxis=xaxis, yaxis=_log_axis(labels["y"]))
+    layout["showlegend"] = True
     return go.Figure(dict(data=data, layout=layout), _validate=False)
 
 
