@@ -190,7 +190,7 @@ def build(text: str) -> Parsed:
 # what a built expression may contain, by class name: the app process rebuilds only these
 TREE_CLASSES: dict[str, Callable] = {
     "Add": sp.Add, "Mul": sp.Mul, "Pow": sp.Pow, "exp": sp.exp, "log": sp.log, "sin": sp.sin, "cos": sp.cos,
-    "tanh": sp.tanh, "Abs": sp.Abs, "Max": sp.Max, "Min": sp.Min, "Sigmoid": Sigmoid, "ReLU": ReLU,
+    "tanh": sp.tanh, "tan": sp.tan, "sinh": sp.sinh, "cosh": sp.cosh, "erf": sp.erf, "Abs": sp.Abs, "Max": sp.Max, "Min": sp.Min, "Sigmoid": Sigmoid, "ReLU": ReLU,
     "Softplus": Softplus, "GELU": GELU, "Softmax": Softmax, "Dot": Dot,
 }
 

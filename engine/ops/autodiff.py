@@ -219,6 +219,18 @@ def _unary_local(kind: str, u, value):
     if kind == "cos":
         # cos'(u) = −sin(u)
         return -np.sin(u)
+    if kind == "tan":
+        # tan'(u) = 1 + tan²(u)
+        return 1.0 + value * value
+    if kind == "sinh":
+        # sinh'(u) = cosh(u)
+        return np.cosh(u)
+    if kind == "cosh":
+        # cosh'(u) = sinh(u)
+        return np.sinh(u)
+    if kind == "erf":
+        # erf'(u) = 2/√π · e^(−u²)
+        return 2.0 / math.sqrt(math.pi) * np.exp(-u * u)
     if kind == "abs":
         # |u|' = sign(u), 0 at u = 0
         return np.sign(u)

@@ -29,6 +29,7 @@ EXPRESSIONS = GALLERY + (
     "x*x*x - 3*x",
     "sigmoid(tanh(w*x) * (x - b))",
     "relu(x - y) + pi*e*x",
+    "cosh(x) * sinh(y) + erf(x*y) - tan(x / 3)",
 )
 
 
