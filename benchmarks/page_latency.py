@@ -73,6 +73,7 @@ CONTROLS = {
     "roofline": Control("views/roofline/page.py", "number_input", "roof_N", (1, 1024, 128)),  # the batch size N
     "quantise": Control("views/quantise/page.py", "select_slider", "qz_bits", (2, 8, 4)),  # the bit width b
     "prune": Control("views/prune/page.py", "select_slider", "prune_s", (0.7, 0.9, 0.5)),  # the sparsity s
+    "data_parallel": Control("views/data_parallel/page.py", "slider", "dp_K", (3, 8, 4)),  # the workers K
 }
 
 
