@@ -31,8 +31,8 @@ def tiles(a: np.ndarray, ncols: int) -> np.ndarray:
     return out
 
 
-def mask_figure(W, mask: PruneMask, *, title: str, kept: str, pruned: str, ncols: int = 8,
-                height: int = 300) -> go.Figure:
+def mask_figure(W, mask: PruneMask, *, title: str, kept: str, pruned: str, filter_word: str = "filter",
+                ncols: int = 8, height: int = 300) -> go.Figure:
     """conv1's filters W (C, 1, k, k): kept weights on a diverging scale, pruned ones grey."""
     w, m = as_numpy(W)[:, 0], as_numpy(mask.M)[:, 0]
     K = w.shape[0]
@@ -43,9 +43,9 @@ def mask_figure(W, mask: PruneMask, *, title: str, kept: str, pruned: str, ncols
     scale = [list(s) for s in colorscale_stops("RdBu_r")]
     fig = go.Figure()
     fig.add_trace(go.Heatmap(z=kept_z, customdata=filt, colorscale=scale, zmin=-lim, zmax=lim, name=kept,
-                             hovertemplate="filter %{customdata:.0f}<br>w = %{z:.3f}<extra>" + kept + "</extra>"))
+                             hovertemplate=filter_word + " %{customdata:.0f}<br>w = %{z:.3f}<extra>" + kept + "</extra>"))
     fig.add_trace(go.Heatmap(z=pruned_z, customdata=filt, colorscale=[[0, PRUNED], [1, PRUNED]], showscale=False,
-                             name=pruned, hovertemplate="filter %{customdata:.0f}<extra>" + pruned + "</extra>"))
+                             name=pruned, hovertemplate=filter_word + " %{customdata:.0f}<extra>" + pruned + "</extra>"))
     fig.update_yaxes(autorange="reversed", scaleanchor="x", showticklabels=False, showgrid=False, zeroline=False)
     fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False)
     fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=40, b=10),
@@ -54,16 +54,17 @@ def mask_figure(W, mask: PruneMask, *, title: str, kept: str, pruned: str, ncols
 
 
 @dataclass(frozen=True)
-class Tuned:
-    """A fine-tuned point: method, sparsity and held-out accuracy after the run."""
+class Point:
+    """A point on the curves: method, sparsity and held-out accuracy (a fine-tuned run's, or
+    the chosen prune's)."""
 
     method: str
     s: float
     accuracy: float
 
 
-def curves_figure(curves: Sequence[Curve], names: Mapping[str, str], *, chosen: tuple[str, float],
-                  tuned: Sequence[Tuned] = (), tuned_name: str = "", title: str = "", x_title: str = "",
+def curves_figure(curves: Sequence[Curve], names: Mapping[str, str], *, chosen: Point,
+                  tuned: Sequence[Point] = (), tuned_name: str = "", title: str = "", x_title: str = "",
                   y_title: str = "", height: int = 380) -> go.Figure:
     """Held-out accuracy against sparsity, one line per method; the chosen prune ringed; the
     fine-tuned points as diamonds joined by a dashed line in the method's colour."""
@@ -79,9 +80,7 @@ def curves_figure(curves: Sequence[Curve], names: Mapping[str, str], *, chosen: 
                                      name=f"{names[method]} · {tuned_name}",
                                      line=dict(color=COLORS[method], dash="dash", width=1.5),
                                      marker=dict(symbol="diamond", size=11)))
-    method, s = chosen
-    curve = next(c for c in curves if c.method == method)
-    fig.add_trace(go.Scatter(x=[100 * s], y=[curve.at(s)], mode="markers", showlegend=False, hoverinfo="skip",
+    fig.add_trace(go.Scatter(x=[100 * chosen.s], y=[chosen.accuracy], mode="markers", showlegend=False, hoverinfo="skip",
                              marker=dict(size=18, color="rgba(0,0,0,0)", line=dict(color="black", width=2))))
     fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=40, b=10),
                       legend=dict(orientation="h", y=-0.25))

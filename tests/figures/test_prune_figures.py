@@ -10,7 +10,7 @@ import torch
 from engine.models.cnn import seeded
 from engine.models.cnn_prune import prune_masks
 from engine.models.prune_study import Curve
-from figures.prune import Tuned, curves_figure, mask_figure, prune_latex, tiles
+from figures.prune import Point, curves_figure, mask_figure, prune_latex, tiles
 from tests.pages.apptest import plotly_array
 
 
@@ -44,8 +44,8 @@ def test_curves_figure_has_a_line_per_method_the_ring_and_the_tuned_points():
     curves = [Curve(m, (0.0, 0.5, 0.9), (0.99, 0.9 - i / 10, 0.2), (10, 5, 1))
               for i, m in enumerate(("layer", "global", "channels"))]
     names = {"layer": "L", "global": "G", "channels": "C"}
-    tuned = [Tuned("global", 0.9, 0.95), Tuned("global", 0.5, 0.98)]
-    fig = curves_figure(curves, names, chosen=("global", 0.5), tuned=tuned, tuned_name="ft")
+    tuned = [Point("global", 0.9, 0.95), Point("global", 0.5, 0.98)]
+    fig = curves_figure(curves, names, chosen=Point("global", 0.5, 0.8), tuned=tuned, tuned_name="ft")
     assert [d.name for d in fig.data[:3]] == ["L", "G", "C"]
     assert plotly_array(fig.data[0].x).tolist() == [0.0, 50.0, 90.0]
     diamonds = fig.data[3]

@@ -7,12 +7,22 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 from streamlit.testing.v1 import AppTest
 
 import lessons
 from tests.pages.apptest import open_page, plotly_array
 
 PAGE = "views/prune/page.py"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _curves():
+    """The page's curves (36 prunes scored on 1,000 digits, once per process through the page's own
+    st.cache_resource), computed before the first AppTest run so its 30 s timeout covers the page only."""
+    from views.prune import parts
+
+    return parts.all_curves(parts.mtime())
 
 
 def _app(lang: str = "en", **state) -> AppTest:
@@ -102,3 +112,22 @@ def test_chinese_smoke():
     assert "⟦" not in text
     for english in ("Held-out accuracy", "What the prune saves", "The three rules", "pruned"):
         assert english not in text
+
+
+def test_finished_runs_become_fine_tuned_points_and_others_do_not():
+    from types import SimpleNamespace
+
+    from engine.lab.records import EvalRecord, MetricsSnapshot
+    from views.prune.finetune import OPTIM, run_config, tuned_points
+    from views.prune.parts import Choice
+    from widgets.training.slot import RunRecord
+
+    def record(n, s, acc, state="finished", reason="done"):
+        snap = MetricsSnapshot(evals=(EvalRecord(63, 1.0, 1.0, 0.5, 0.5), EvalRecord(189, 3.0, 3.0, 0.1, acc)))
+        return RunRecord(n, run_config(Choice("global", s)), OPTIM, snap, state, reason, 189, 189, 9.0)
+
+    runs = [record(1, 0.9, 0.90), record(2, 0.9, 0.95), record(3, 0.8, 0.97, "stopped", "stopped"),
+            record(4, 0.5, 0.99)]
+    panel = SimpleNamespace(slot=SimpleNamespace(runs=runs, trainer=None))
+    points = sorted((p.s, p.accuracy) for p in tuned_points(panel))
+    assert points == [(0.5, 0.99), (0.9, 0.95)]  # the latest run of each sparsity; a stopped run is no point

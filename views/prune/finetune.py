@@ -14,7 +14,7 @@ from engine.lab.records import MetricsSnapshot
 from engine.lab.tasks import CnnConfig
 from engine.lab.trainer import RunConfig, Trainer
 from engine.models.cnn_prune import MaskedCNN
-from figures.prune import Tuned
+from figures.prune import Point
 from views.prune.parts import Choice, method_names
 from widgets.i18n import T
 from widgets.training import TrainingPanel
@@ -41,14 +41,14 @@ def describe(config: CnnConfig, optim: TrainConfig) -> str:
     return f"{method_names().get(config.prune, config.prune)} · {100 * config.sparsity:g} %"
 
 
-def _tuned(config: CnnConfig, snap: MetricsSnapshot, reason: str | None) -> Tuned | None:
+def _tuned(config: CnnConfig, snap: MetricsSnapshot, reason: str | None) -> Point | None:
     last = snap.last_eval
     if reason != "done" or last is None or config.prune == "none" or config.start != "shipped":
         return None
-    return Tuned(config.prune, config.sparsity, float(last.held_out_accuracy))
+    return Point(config.prune, config.sparsity, float(last.held_out_accuracy))
 
 
-def tuned_points(panel: TrainingPanel) -> list[Tuned]:
+def tuned_points(panel: TrainingPanel) -> list[Point]:
     """Every finished fine-tune of this session (the latest run of each method and sparsity)."""
     runs: Sequence[RunRecord] = panel.slot.runs
     found = [_tuned(r.config, r.metrics, r.reason if r.state == "finished" else None) for r in runs]

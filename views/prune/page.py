@@ -15,7 +15,7 @@ import streamlit as st
 from engine.models.cnn_prune import MaskedCNN, apply_masks, prune_masks
 from engine.models.cnn_slim import shrink
 from engine.ops.prune import global_unstructured, l1_unstructured, ln_structured
-from figures.prune import curves_figure, mask_figure, prune_latex
+from figures.prune import Point, curves_figure, mask_figure, prune_latex
 from views.prune import parts
 from views.prune.finetune import KIND, finetune_section, to_widgets, tuned_points
 from widgets.blocks import show_code, torch_check
@@ -66,7 +66,7 @@ left, right = st.columns([3, 2])
 conv1 = rep.pruning.layer("conv1")
 with left:
     st.plotly_chart(mask_figure(net.model64.conv1.weight.detach(), conv1, title=t("masks_title"),
-                                kept=t("kept"), pruned=t("pruned")), key="prune_masks")
+                                kept=t("kept"), pruned=t("pruned"), filter_word=t("filter")), key="prune_masks")
 with right:
     n_w = {name: getattr(net.model64, name).weight.numel() for name in ("conv1", "conv2", "conv3", "fc1", "fc2")}
     sizes = {"conv1": 32 if choice.method == "channels" else n_w["conv1"], "all": sum(n_w.values())}
@@ -80,7 +80,7 @@ st.markdown(t.section("masks"))
 st.header(t("curve_header"))
 names = parts.method_names()
 tuned = tuned_points(panel)
-st.plotly_chart(curves_figure(curves, names, chosen=(choice.method, choice.s), tuned=tuned,
+st.plotly_chart(curves_figure(curves, names, chosen=Point(choice.method, choice.s, before), tuned=tuned,
                               tuned_name=t("tuned_name"), title=t("curve_title"), x_title=t("axis_s"),
                               y_title=t("axis_acc")), key="prune_curves")
 cols = st.columns(len(curves))
