@@ -31,7 +31,7 @@ LESSONS = [
     ("group_training", [("train_cnn", "views/train_cnn.py"), ("train_lstm", "views/train_lstm.py"),
                         ("train_transformer", "views/train_transformer.py")]),
 ]
-PER_ROW = 4  # eight groups: two rows, so every link stays readable at 1280 px
+PER_ROW = 2  # eight groups in four rows: at 1280 px a link such as "A language model's next token (SmolLM2)" fits whole (four a row cut titles off)
 for row in range(0, len(LESSONS), PER_ROW):
     cols = st.columns(PER_ROW)
     for col, (group, items) in zip(cols, LESSONS[row:row + PER_ROW]):
@@ -70,11 +70,18 @@ st.markdown(t("total_params", total=f"{total:,}"))
 st.caption(t("shape_note"))
 
 st.header(t("data_header"))
-for name, problem in available_datasets().items():
+found = available_datasets()
+for name, problem in found.items():
     if problem is None:
         st.markdown(f":material/check_circle: **{t(f'data_{name}')}** — {t('data_ready')}")
     else:
-        st.markdown(f":material/radio_button_unchecked: **{t(f'data_{name}')}** — {t(f'data_how_{name}')}")
+        st.markdown(f":material/radio_button_unchecked: **{t(f'data_{name}')}** — {t('data_missing')}")
+if any(problem is not None for problem in found.values()):
+    # set-up steps are for whoever runs the server, not for learners: kept out of the way
+    with st.expander(t("about_server")):
+        for name, problem in found.items():
+            if problem is not None:
+                st.markdown(f"**{t(f'data_{name}')}**: {t(f'data_how_{name}')}")
 
 with st.expander(t("notation_header")):
     st.markdown(lessons.section("notation", "table", t.lang))
