@@ -251,3 +251,4 @@ st.page_link("views/pooling.py", label=t("next_pooling"), icon=":material/arrow_
 st.page_link("views/loss/page.py", label=t("next_loss"), icon=":material/arrow_forward:")
 st.page_link("views/backprop/page.py", label=t("next_backprop"), icon=":material/arrow_forward:")
 st.page_link("views/train_cnn.py", label=t("next_training"), icon=":material/model_training:")
+st.page_link("views/quantise/page.py", label=t("next_quantise"), icon=":material/arrow_forward:")
