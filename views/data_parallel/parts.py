@@ -21,7 +21,7 @@ from widgets.i18n import T
 t = T("data_parallel")
 JOB_KEY = "dp_run"
 RESULT_KEY = "dp_result"  # the last finished run, kept for this session's reruns
-RUN_TIMEOUT_S = 150.0  # the run's own limit (ranks' start-up included); the job's is a little longer
+RUN_TIMEOUT_S = 240.0  # the run's own limit (ranks' start-up included); the job's is a little longer
 DTYPES = ("float64", "float32")
 
 
