@@ -14,7 +14,7 @@ import streamlit as st
 
 from engine.models.cnn_prune import MaskedCNN, apply_masks, prune_masks
 from engine.models.cnn_slim import shrink
-from engine.ops.prune import global_unstructured, l1_unstructured, ln_structured
+from engine.ops.prune import global_unstructured, kept_channels, l1_unstructured, ln_structured
 from figures.prune import Point, curves_figure, mask_figure, prune_latex
 from views.prune import parts
 from views.prune.finetune import KIND, finetune_section, to_widgets, tuned_points
@@ -73,7 +73,7 @@ with right:
     st.latex(prune_latex(rep.pruning, sizes, t(f"tau_{choice.method}")))
     gone = int((conv1.M == 0).sum())
     st.caption(t("masks_numbers", gone=gone, n=conv1.M.numel(), pct=f"{100 * gone / conv1.M.numel():.1f}",
-                 filters=int((conv1.M.reshape(32, -1).amax(dim=1) == 0).sum())))
+                 filters=conv1.M.shape[0] - len(kept_channels(conv1))))
 st.markdown(t.section("masks"))
 
 # ----- accuracy against sparsity -------------------------------------------------------------
