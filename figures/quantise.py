@@ -21,8 +21,9 @@ MAX_POINTS = 3000  # weights drawn in the error plot (evenly spaced through the 
 
 
 def _layout(title: str | None, height: int, **extra) -> dict:
+    # the legend under the plot: above it, a two-row legend ran over the title
     layout = dict(height=height, margin=dict(l=10, r=10, t=40 if title else 10, b=10),
-                  legend=dict(orientation="h", yanchor="bottom", y=1.0, x=1, xanchor="right"), **extra)
+                  legend=dict(orientation="h", yanchor="top", y=-0.22, x=0, xanchor="left"), **extra)
     if title:
         layout["title"] = dict(text=title, font=dict(size=14))
     return layout

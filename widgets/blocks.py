@@ -21,12 +21,12 @@ def show_code(*functions) -> None:
             st.code(inspect.getsource(fn), language="python")
 
 
-def torch_check(delta: float, reference: str) -> None:
-    """Report max |Δ| between our result and torch's (computed by the page, in float64)."""
+def torch_check(delta: float, reference: str, dtype: str = "float64") -> None:
+    """Report max |Δ| between our result and torch's (computed by the page, in `dtype`)."""
     t = T("common")
     st.metric(t("max_abs_diff", ref=reference), f"{delta:.2e}")
     if delta <= TOLERANCE:
-        st.success(t("check_ok", delta=f"{delta:.1e}", ref=reference))
+        st.success(t("check_ok", delta=f"{delta:.1e}", ref=reference, dtype=dtype))
     else:
         st.error(t("check_bad", delta=f"{delta:.1e}", ref=reference))
 

@@ -127,7 +127,7 @@ show_code(qparams, quantise, dequantise, fake_quantise, weight_steps, quantise_w
 
 st.header(t("check_header"))
 st.markdown(t("check_note", name=name, b=b, n=parts.CHECK_DIGITS))
-torch_check(max(L.torch_gap, parts.model_gap(m, b)), t("check_ref"))
+torch_check(max(L.torch_gap, parts.model_gap(m, b)), t("check_ref"), dtype="float32")
 
 # ----- what next -------------------------------------------------------------------------------------
 
