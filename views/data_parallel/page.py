@@ -13,6 +13,7 @@ from __future__ import annotations
 import streamlit as st
 
 from engine.lab import ddp, ddp_rank
+from engine.models.cnn import checkpoint_mtime
 from engine.ops import data_parallel as dp
 from figures import data_parallel as fdp
 from views.data_parallel import parts, real_run
@@ -49,7 +50,7 @@ if K > B:
     st.warning(t("err_workers_over_batch", K=K, N=B))
     K = B
 
-tr = parts.simulated(int(B), int(K), str(split))
+tr = parts.simulated(checkpoint_mtime(), int(B), int(K), str(split))
 st.markdown(t("shards_note", K=tr.K, N=tr.N, n=" + ".join(map(str, tr.n)),
               equal=t("shards_equal") if tr.equal_shards else t("shards_unequal")))
 

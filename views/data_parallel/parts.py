@@ -14,7 +14,7 @@ from engine.lab.ddp import checked_config, run_ddp
 from engine.lab.ddp_records import DDPResult
 from engine.lab.jobs import Job
 from engine.limits import LimitError, check
-from engine.models.cnn import Network, checkpoint_mtime, load_network
+from engine.models.cnn import Network, load_network
 from engine.ops import data_parallel as dp
 from widgets.i18n import T
 
@@ -32,11 +32,12 @@ def network(mtime: float | None) -> Network:
 
 
 @st.cache_resource(show_spinner=False, max_entries=48)
-def simulated(B: int, K: int, split: str) -> dp.DataParallelTrace:
-    """K simulated workers on the first B training digits, with the shipped weights in float64."""
-    split_ = embedded_mnist()
-    x, y = dp.batch(split_.x_train, split_.y_train, B)
-    return dp.simulate(network(checkpoint_mtime()).model64, x, y, K, split)
+def simulated(mtime: float | None, B: int, K: int, split: str) -> dp.DataParallelTrace:
+    """K simulated workers on the first B training digits, with the shipped weights in float64
+    (`mtime`, the checkpoint's modification time, picks up a new checkpoint)."""
+    digits = embedded_mnist()
+    x, y = dp.batch(digits.x_train, digits.y_train, B)
+    return dp.simulate(network(mtime).model64, x, y, K, split)
 
 
 def guard(key: str, default, *, bound: str | None = None, options=None) -> None:
