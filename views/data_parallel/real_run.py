@@ -29,6 +29,7 @@ def controls() -> RunSettings:
     parts.guard("dp_steps", 20, bound="ddp_steps")
     parts.guard("dp_run_B", 64, bound="ddp_batch")
     parts.guard("dp_dtype", "float64", options=parts.DTYPES)
+    parts.guard("dp_compare", False, options=(False, True))
     a, b, c = st.columns([2, 2, 1], gap="medium", vertical_alignment="bottom")
     with a:
         S = st.slider(t("steps_label"), 1, 50, key="dp_steps", help=t("steps_help"))
