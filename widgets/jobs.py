@@ -90,8 +90,11 @@ def _live(key: str, stage_text: Callable[[str], str], live: Callable[[JobStatus]
         status = job_status(key)
         if status is None or status.state != "running":
             st.rerun(scope="app")  # it ended: redraw the buttons and the result
-        text = t("job_progress", stage=stage_text(status.stage) if status.stage else "", done=status.done,
-                 total=status.total, seconds=status.elapsed_s)
+        if status.total:
+            text = t("job_progress", stage=stage_text(status.stage) if status.stage else "", done=status.done,
+                     total=status.total, seconds=status.elapsed_s)
+        else:  # nothing reported yet: the worker process is starting (it imports torch)
+            text = t("job_starting", seconds=status.elapsed_s)
         st.progress(status.fraction, text=text)
         if live is not None:
             live(status)
