@@ -30,6 +30,7 @@ import queue as queue_mod
 import socket
 import tempfile
 import time
+from contextlib import nullcontext
 from dataclasses import replace
 
 from engine.lab.ddp_records import DDPConfig, DDPResult, RankSummary, StepRow
@@ -79,8 +80,10 @@ def run_ddp(report, *, steps: int = 20, batch: int = 64, dtype: str = "float64",
     messages = ctx.Queue()
     interface = loopback_interface()
     t0 = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="nml-ddp-") as folder:
-        init = init_method(cfg.rendezvous, folder)
+    # a folder only for the file rendezvous (a job that is killed leaves nothing behind otherwise)
+    folder = tempfile.TemporaryDirectory(prefix="nml-ddp-") if cfg.rendezvous == "file" else nullcontext("")
+    with folder as path:
+        init = init_method(cfg.rendezvous, path)
         ranks = [ctx.Process(target=_rank_entry, name=f"nml-ddp-rank{r}", daemon=True,
                              args=(r, cfg, init, interface, messages, os.getpid()))
                  for r in range(cfg.world_size)]
