@@ -69,11 +69,11 @@ def finetune_section(panel: TrainingPanel, choice: Choice, before: float) -> Non
     def after(tr: Trainer, snap: MetricsSnapshot) -> None:
         c = tr.task.config
         last = snap.last_eval
-        cols = st.columns(3)
-        cols[0].metric(t("ft_run"), describe(c, tr.optim))
-        cols[1].metric(t("ft_before"), f"{before:.1%}" if (c.prune, c.sparsity) == (choice.method, choice.s)
+        st.markdown(f"**{t('ft_run')}:** {describe(c, tr.optim)}")  # a metric cut the description off
+        cols = st.columns(2)
+        cols[0].metric(t("ft_before"), f"{before:.1%}" if (c.prune, c.sparsity) == (choice.method, choice.s)
                        else "—")
-        cols[2].metric(t("ft_after"), f"{last.held_out_accuracy:.1%}" if last is not None else "—",
+        cols[1].metric(t("ft_after"), f"{last.held_out_accuracy:.1%}" if last is not None else "—",
                        delta=f"{100 * (last.held_out_accuracy - before):+.1f} pp"
                        if last is not None and (c.prune, c.sparsity) == (choice.method, choice.s) else None)
         if tr.state == "finished":

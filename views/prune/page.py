@@ -68,12 +68,13 @@ with left:
     st.plotly_chart(mask_figure(net.model64.conv1.weight.detach(), conv1, title=t("masks_title"),
                                 kept=t("kept"), pruned=t("pruned"), filter_word=t("filter")), key="prune_masks")
 with right:
-    n_w = {name: getattr(net.model64, name).weight.numel() for name in ("conv1", "conv2", "conv3", "fc1", "fc2")}
-    sizes = {"conv1": 32 if choice.method == "channels" else n_w["conv1"], "all": sum(n_w.values())}
-    st.latex(prune_latex(rep.pruning, sizes, t(f"tau_{choice.method}")))
     gone = int((conv1.M == 0).sum())
     st.caption(t("masks_numbers", gone=gone, n=conv1.M.numel(), pct=f"{100 * gone / conv1.M.numel():.1f}",
                  filters=conv1.M.shape[0] - len(kept_channels(conv1))))
+n_w = {name: getattr(net.model64, name).weight.numel() for name in ("conv1", "conv2", "conv3", "fc1", "fc2")}
+sizes = {"conv1": 32 if choice.method == "channels" else n_w["conv1"], "all": sum(n_w.values())}
+# the rule with its numbers takes the page's width (in the narrow column its threshold ran off the edge)
+st.latex(prune_latex(rep.pruning, sizes, t(f"tau_{choice.method}")))
 st.markdown(t.section("masks"))
 
 # ----- accuracy against sparsity -------------------------------------------------------------
