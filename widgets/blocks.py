@@ -7,7 +7,7 @@ import inspect
 import streamlit as st
 
 import lessons
-from engine.limits import LimitError, check
+from engine.limits import BOUNDS, LimitError, check
 from widgets.i18n import T
 
 TOLERANCE = 1e-6
@@ -57,3 +57,25 @@ def localized_text_input(t: T, label: str, key: str, default_key: str, **kw) -> 
     text = st.text_input(label, key=key, **kw)
     st.session_state[kept] = text
     return text
+
+
+def guard(t: T, key: str, default, *, bound: str | None = None, high: int | None = None, options=None) -> None:
+    """Check a control's value in session state before the control is drawn (session state can be
+    set from code, past the widget's own bounds, and Streamlit would raise): a value outside
+    engine.limits.BOUNDS[bound] (or above `high`), or not among `options`, gets a translated message
+    and the default back. The page goes on."""
+    if key not in st.session_state:
+        st.session_state[key] = default
+        return
+    value = st.session_state[key]
+    try:
+        if bound is not None:
+            check(bound, value)
+            if high is not None and value > high:
+                raise LimitError(bound, value, BOUNDS[bound].low, high)
+        if options is not None and value not in options:
+            st.error(t("err_choice", value=str(value)[:40], choices=", ".join(map(str, options))))
+            st.session_state[key] = default
+    except LimitError as e:
+        st.error(t.error(e))
+        st.session_state[key] = default

@@ -135,7 +135,7 @@ def test_bad_values_in_session_state_get_a_translated_message_and_the_page_goes_
     width = lessons.text("common", "err_limit", "en", name=k("name_init_width"), low=8, high=256, value=100000)
     assert width in errors
     assert any(k("name_init_depth") in e and "99" in e for e in errors)
-    assert any(e.startswith("group") for e in errors) and any(e.startswith("3 ") for e in errors)
+    assert any(e.startswith("“group”") for e in errors) and any(e.startswith("“3”") for e in errors)
     assert k("next_header") in [h.value for h in at.header]  # the page went on
     assert at.slider(key="knobs_depth").value == 20
 

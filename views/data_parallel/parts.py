@@ -6,6 +6,8 @@ run is a job (engine.lab.ddp.run_ddp through widgets.jobs).
 
 from __future__ import annotations
 
+from functools import partial
+
 import pandas as pd
 import streamlit as st
 
@@ -13,9 +15,9 @@ from engine.data.digits import embedded_mnist
 from engine.lab.ddp import checked_config, run_ddp
 from engine.lab.ddp_records import DDPResult
 from engine.lab.jobs import Job
-from engine.limits import LimitError, check
 from engine.models.cnn import Network, load_network
 from engine.ops import data_parallel as dp
+from widgets import blocks
 from widgets.i18n import T
 
 t = T("data_parallel")
@@ -40,23 +42,8 @@ def simulated(mtime: float | None, B: int, K: int, split: str) -> dp.DataParalle
     return dp.simulate(network(mtime).model64, x, y, K, split)
 
 
-def guard(key: str, default, *, bound: str | None = None, options=None) -> None:
-    """Check a control's value in session state before the control is drawn (session state can be
-    set from code, past the widget's bounds): a value outside engine.limits.BOUNDS[bound] or not
-    among `options` gets a translated message and the default back; the page goes on."""
-    if key not in st.session_state:
-        st.session_state[key] = default
-        return
-    value = st.session_state[key]
-    try:
-        if bound is not None:
-            check(bound, value)
-        if options is not None and value not in options:
-            st.error(t("err_choice", value=str(value)[:40], choices=", ".join(map(str, options))))
-            st.session_state[key] = default
-    except LimitError as e:
-        st.error(t.error(e))
-        st.session_state[key] = default
+# a control's value checked before it is drawn (widgets.blocks.guard with this page's strings)
+guard = partial(blocks.guard, t)
 
 
 def make_job(steps: int, batch: int, dtype: str, compare_ddp: bool) -> Job:

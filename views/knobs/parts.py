@@ -3,15 +3,17 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import streamlit as st
 import torch
 
-from engine.limits import LimitError, check
 from engine.models.cnn import Network, load_network, trace
 from engine.ops import grad_noise, init_study, preprocess
 from engine.ops.batch_norm import MODES, batch_dependence, normalise, torch_gaps
 from figures import knobs as fk
 from views.knobs.store import Timed, once
+from widgets import blocks
 from widgets.digit_input import held_out
 from widgets.i18n import T
 
@@ -29,24 +31,8 @@ def labels(options, prefix: str):
     return {v: t(f"{prefix}{v}") for v in options}.get
 
 
-def guard(key: str, default, *, bound: str | None = None, options=None) -> None:
-    """Check a widget's value in session state before the widget is drawn (session state can be set
-    from code, past the widget's own bounds, and Streamlit would raise): an integer outside
-    engine.limits.BOUNDS[bound], or a value not among `options`, gets a translated message and the
-    default back. The page goes on."""
-    if key not in st.session_state:
-        st.session_state[key] = default
-        return
-    value = st.session_state[key]
-    try:
-        if bound is not None:
-            check(bound, value)
-        if options is not None and value not in options:
-            st.error(t("err_choice", value=str(value)[:40], choices=", ".join(map(str, options))))
-            st.session_state[key] = default
-    except LimitError as e:
-        st.error(t.error(e))
-        st.session_state[key] = default
+# a control's value checked before it is drawn (widgets.blocks.guard with this page's strings)
+guard = partial(blocks.guard, t)
 
 
 @st.cache_resource(show_spinner=False)

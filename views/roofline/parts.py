@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import math
 import os
+from functools import partial
 
 import pandas as pd
 import streamlit as st
 
 from engine.lab.jobs import Job
 from engine.lab.measure import Measurement, Throughput, measure
-from engine.limits import LimitError, check
 from engine.models.cnn import SeedCNN, checkpoint_mtime, load_default, seeded
 from engine.ops.cost import (
     LAYER_NAMES,
@@ -24,6 +24,7 @@ from engine.ops.cost import (
     torch_flops,
     torch_gap,
 )
+from widgets import blocks
 from widgets.i18n import T
 
 t = T("roofline")
@@ -56,25 +57,8 @@ def gap(N: int) -> int:
     return torch_gap(seed_cnn_costs(model, N), torch_flops(model, N))
 
 
-def guard(key: str, default, *, bound: str | None = None, high: int | None = None, options=None) -> None:
-    """Check a control's value in session state before the control is drawn (session state can be
-    set from code, past the widget's bounds): outside engine.limits.BOUNDS[bound] (or above `high`),
-    or not among `options`, it gets a translated message and the default back; the page goes on."""
-    if key not in st.session_state:
-        st.session_state[key] = default
-        return
-    value = st.session_state[key]
-    try:
-        if bound is not None:
-            check(bound, value)
-            if high is not None and value > high:
-                raise LimitError(bound, value, 1, high)
-        if options is not None and value not in options:
-            st.error(t("err_choice", value=str(value)[:40], choices=", ".join(map(str, options))))
-            st.session_state[key] = default
-    except LimitError as e:
-        st.error(t.error(e))
-        st.session_state[key] = default
+# a control's value checked before it is drawn (widgets.blocks.guard with this page's strings)
+guard = partial(blocks.guard, t)
 
 
 def make_job(N: int, threads: int) -> Job:
