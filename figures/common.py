@@ -135,3 +135,14 @@ def bars(values, labels: Sequence[str], *, title: str | None = None, highlight: 
     fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=40 if title else 10, b=10))
     fig.update_xaxes(type="category")  # labels such as "0".."9" are names, each one shown
     return fig
+
+
+def legend_top_layout(title: str | None, height: int, **axes) -> dict:
+    """A plot's layout with a horizontal legend above it, right-aligned, and room for a title
+    over the legend."""
+    layout = dict(height=height, margin=dict(l=10, r=10, t=40 if title else 10, b=10), hovermode="closest",
+                  legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0), **axes)
+    if title:
+        layout["title"] = dict(text=title, font=dict(size=14), y=0.98, yanchor="top")
+        layout["margin"]["t"] = 70
+    return layout

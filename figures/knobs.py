@@ -20,20 +20,14 @@ from engine.ops.batch_norm import BatchDependence
 from engine.ops.grad_noise import GradNoiseStudy
 from engine.ops.init_study import InitTrace
 from engine.ops.preprocess import Preprocessed
-from figures.common import DIVERGING, as_numpy, colorscale_stops
+from figures.common import DIVERGING, as_numpy, colorscale_stops, legend_top_layout
 
 PALETTE = plotly.colors.qualitative.Plotly
 SCHEME_COLORS = {"small": "#6B7280", "xavier": "#4F46E5", "kaiming": "#10B981", "large": "#EF4444"}
 HIGHLIGHT = "#F59E0B"
 
 
-def _layout(title: str | None, height: int, **axes) -> dict:
-    layout = dict(height=height, margin=dict(l=10, r=10, t=40 if title else 10, b=10), hovermode="closest",
-                  legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0), **axes)
-    if title:
-        layout["title"] = dict(text=title, font=dict(size=14), y=0.98, yanchor="top")
-        layout["margin"]["t"] = 70
-    return layout
+_layout = legend_top_layout  # figures.common
 
 
 def noise_figure(study: GradNoiseStudy, *, measured_name: str, law_name: str, title: str | None = None,

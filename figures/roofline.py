@@ -15,19 +15,14 @@ import plotly.graph_objects as go
 
 from engine.lab.measure import LayerTime, Measurement, Throughput
 from engine.ops.cost import LayerCost, attainable, ridge
+from figures.common import legend_top_layout
 
 FORWARD, BACKWARD, ROOF, GPU_COLOR = "#4F46E5", "#EF4444", "#111827", "#10B981"
 I_RANGE = (0.05, 500.0)  # FLOP/byte drawn on the x axis (widened to fit every point)
 G = 1e9
 
 
-def _layout(title: str | None, height: int, **axes) -> dict:
-    layout = dict(height=height, margin=dict(l=10, r=10, t=40 if title else 10, b=10), hovermode="closest",
-                  legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0), **axes)
-    if title:
-        layout["title"] = dict(text=title, font=dict(size=14), y=0.98, yanchor="top")
-        layout["margin"]["t"] = 70
-    return layout
+_layout = legend_top_layout  # figures.common
 
 
 def _log_axis(title: str) -> dict:
