@@ -70,7 +70,8 @@ PAGES = {"home": "/", "conv": "/convolution", "pooling": "/pooling", "cnn": "/cn
          "positional": "/positional", "transformer": "/transformer", "playground": "/playground",
          "loss": "/loss", "backprop": "/backprop", "optimisers": "/optimisers", "knobs": "/training-knobs",
          "minilm": "/minilm", "minilm_replay": "/minilm-replay", "smollm": "/smollm",
-         "smollm_inside": "/smollm-inside", "gguf": "/gguf",
+         "smollm_inside": "/smollm-inside", "gguf": "/gguf", "quantise": "/quantisation", "prune": "/pruning",
+         "roofline": "/hardware", "data_parallel": "/data-parallel",
          "errata": "/errata", "train_cnn": "/train-cnn", "train_lstm": "/train-lstm",
          "train_transformer": "/train-transformer"}
 

@@ -16,7 +16,8 @@ from tests.browser.conftest import PAGES
 # Sidebar order, as app.py builds st.navigation.
 ORDER = ["home", "conv", "pooling", "cnn", "rnn", "lstm", "gru", "attention", "multihead", "positional",
          "transformer", "loss", "backprop", "optimisers",
-         "knobs", "minilm", "minilm_replay", "smollm", "smollm_inside", "gguf", "playground", "errata", "train_cnn", "train_lstm", "train_transformer"]
+         "knobs", "minilm", "minilm_replay", "smollm", "smollm_inside", "gguf",
+         "quantise", "prune", "roofline", "data_parallel", "playground", "errata", "train_cnn", "train_lstm", "train_transformer"]
 ZH = lessons.LANGS["zh"]  # 简体中文
 EN = lessons.LANGS["en"]
 # README screenshots (only under `make screenshots`): page → (file in assets/screenshots, heading key)
