@@ -130,7 +130,8 @@ def local_tex(kind: str, slot: int, a: str, b: str | None) -> str:
         "pow": rf"{b}\,{a}^{{{b}-1}}" if slot == 0 else rf"{a}^{{{b}}}\ln {a}",
         "sigmoid": rf"\sigma({a})\,(1-\sigma({a}))", "tanh": rf"1-\tanh^{{2}}({a})", "exp": rf"e^{{{a}}}",
         "log": rf"\frac{{1}}{{{a}}}", "sqrt": rf"\frac{{1}}{{2\sqrt{{{a}}}}}", "sin": rf"\cos {a}",
-        "cos": rf"-\sin {a}", "abs": rf"\operatorname{{sign}}({a})", "relu": rf"[{a} > 0]",
+        "cos": rf"-\sin {a}", "tan": rf"1+\tan^{{2}}({a})", "sinh": rf"\cosh {a}", "cosh": rf"\sinh {a}",
+        "erf": rf"\tfrac{{2}}{{\sqrt{{\pi}}}}\,e^{{-{a}^{{2}}}}", "abs": rf"\operatorname{{sign}}({a})", "relu": rf"[{a} > 0]",
         "softplus": rf"\sigma({a})", "gelu": rf"\Phi({a}) + {a}\,\varphi({a})",
         "max": rf"[{me} > {you}]", "min": rf"[{me} < {you}]",
     }

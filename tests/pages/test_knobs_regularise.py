@@ -57,7 +57,7 @@ def test_renders_with_the_default_run_and_the_checks():
     assert at.header[0].value == r("header")
     run = at.session_state["reg_run"]
     assert run["config"] == {"dataset": "mnist-5k", "batch_size": 50, "epochs": 50, "augment": False,
-                             "train_size": 500, "dropout": 0.0}
+                             "train_size": 500, "dropout": 0.0, "start": "seed", "prune": "none", "sparsity": 0.0}
     assert run["optim"]["optimizer"] == "adam" and run["optim"]["schedule"] == "constant"
     assert run["optim"]["weight_decay"] == 0.0 and run["run"]["eval_every"] == 25
     assert at.session_state[STATUS] == {"state": "idle", "step": 0, "total": 500, "train_points": 0,

@@ -67,8 +67,9 @@ def errata(c: Cases) -> list[Erratum]:
                 lambda: bodies.pooling_body(c.conv)),
         Erratum("lstm", "views/lstm/page.py",
                 rf"\begin{{aligned}} &\text{{{t('tex_lstm_article')}}} \\ "
-                r"&g_{\cdot,t} = \operatorname{act}(W_\cdot h_{t-1} + W_x x_t + b_\cdot),\ \cdot \in \{f, i, o\} \\ "
-                rf"&\text{{{t('tex_lstm_nearest')}}} \\ "
+                r"&g_{\cdot,t} = \operatorname{act}(W_\cdot h_{t-1} + W_x x_t + b_\cdot) \\ "
+                rf"&\quad \cdot \in \{{f, i, o\}},\ \text{{{t('tex_lstm_shared')}}} \\ "
+                rf"&\text{{{t('tex_lstm_nearest')}}} \\ &\text{{{t('tex_lstm_nearest2')}}} \\ "
                 r"&h_t = o_t \odot \tanh(i_t \odot g_t) \end{aligned}",
                 r"\begin{aligned} i_t &= \sigma(W_{xi}x_t + W_{hi}h_{t-1} + b_i) \\ "
                 r"f_t &= \sigma(W_{xf}x_t + W_{hf}h_{t-1} + b_f) \\ "
@@ -87,7 +88,7 @@ def errata(c: Cases) -> list[Erratum]:
                 lambda: bodies.encoder_body(c.enc)),
         Erratum("flow", "views/attention/page.py",
                 rf"\begin{{aligned}} &\text{{{t('tex_chart')}}} \\ &Q \to K \to V \to \text{{{t('tex_dot')}}} \\ "
-                rf"&\to \operatorname{{softmax}} \to \text{{{t('tex_wsum')}}} \to \text{{{t('tex_output')}}} \\ "
+                rf"&\to \operatorname{{softmax}} \to \text{{{t('tex_wsum')}}} \\ &\to \text{{{t('tex_output')}}} \\ "
                 rf"&(\text{{{t('tex_no_scale')}}}) \end{{aligned}}",
                 rf"\begin{{aligned}} S &= QK^\top/\sqrt{{d_k}} && \text{{{t('tex_qk_only')}}} \\ "
                 rf"A &= \operatorname{{softmax}}_{{\text{{{t('tex_keys')}}}}}(S) \\ "
