@@ -201,6 +201,8 @@ class Job:
             self._end("failed", error_code=code, error_params=params, error_message=text)
 
     def _died(self) -> None:
+        if self._process is not None:
+            self._process.join(timeout=2)  # the pipe closes before the child is reaped: wait for its exit code
         code = self._process.exitcode if self._process is not None else None
         self._end("failed", error_code="job_died", error_params={"exitcode": code})
 
