@@ -30,7 +30,7 @@ from engine.ops.recurrent_units import (
 )
 from figures.recurrent import char_labels, gate_figure
 from widgets import blocks
-from widgets.blocks import show_code, torch_check
+from widgets.blocks import hand_off, show_code, torch_check
 from widgets.i18n import T
 from widgets.latex import num, recurrent_sum
 
@@ -237,3 +237,4 @@ torch_check(torch_gap("gru", W, one_hot(ids, D), trace.h), "nn.GRU")
 # ----- what next --------------------------------------------------------------------------
 st.header(t("what_next"))
 st.markdown(t.section("next"))
+hand_off(("views/lstm/page.py", "nav_lstm", "back"), ("views/attention/page.py", "nav_attention", "next"), ("views/train_lstm.py", "nav_train_lstm", "see"))

@@ -22,7 +22,7 @@ from figures import cnn as fc
 from figures.common import heatmap
 from figures.training import class_probs_figure, confusion_figure, examples_figure
 from widgets import blocks
-from widgets.blocks import show_code
+from widgets.blocks import hand_off, show_code
 from widgets.digit_input import digit_input
 from widgets.i18n import T
 from widgets.training import TrainingPanel
@@ -200,3 +200,4 @@ st.page_link("views/backprop/page.py", label=t("next_backprop"), icon=":material
 st.page_link("views/optimisers/page.py", label=t("next_optimisers"), icon=":material/route:")
 st.page_link("views/knobs/page.py", label=t("next_knobs"), icon=":material/tune:")
 st.page_link("views/train_lstm.py", label=t("next_lstm"), icon=":material/arrow_forward:")
+hand_off(("views/data_parallel/page.py", "nav_data_parallel", "see"))

@@ -17,7 +17,7 @@ from engine.lab.trainer import Trainer
 from engine.models.char_rnn import CELLS, GATE_NAMES, TEMPERATURE_MAX, TEMPERATURE_MIN
 from figures.recurrent import gate_figure
 from widgets import blocks
-from widgets.blocks import show_code
+from widgets.blocks import hand_off, show_code
 from widgets.i18n import T
 from widgets.training import TrainingPanel
 
@@ -161,3 +161,4 @@ panel.footer(describe, run)
 show_code(CharTask.batches, CharTask.step, CharTask.extras, run_steps, optimizer_step)
 st.header(t("what_next"))
 st.markdown(t.section("next"))
+hand_off(("views/train_cnn.py", "nav_train_cnn", "back"), ("views/lstm/page.py", "nav_lstm", "see"), ("views/train_transformer.py", "nav_train_transformer", "next"))

@@ -19,7 +19,7 @@ from engine.lab.trainer import Trainer
 from engine.models.tiny_transformer import TinyTransformerConfig, anti_diagonal_mass, attention_maps
 from figures.training import attention_grid
 from widgets import blocks
-from widgets.blocks import show_code
+from widgets.blocks import hand_off, show_code
 from widgets.i18n import T
 from widgets.training import TrainingPanel
 
@@ -159,4 +159,5 @@ panel.footer(describe, run)
 show_code(attention_maps, anti_diagonal_mass, SeqTask.step, SeqTask.evaluate)
 st.header(t("what_next"))
 st.markdown(t.section("next"))
+hand_off(("views/train_lstm.py", "nav_train_lstm", "back"), ("views/transformer/page.py", "nav_transformer", "see"), ("views/data_parallel/page.py", "nav_data_parallel", "see"))
 st.caption(t("vocab_note", symbols=" ".join(SYMBOLS)))

@@ -79,3 +79,14 @@ def guard(t: T, key: str, default, *, bound: str | None = None, high: int | None
     except LimitError as e:
         st.error(t.error(e))
         st.session_state[key] = default
+
+
+HAND_OFF_ICONS = {"back": ":material/arrow_back:", "next": ":material/arrow_forward:", "see": ":material/link:"}
+
+
+def hand_off(*links: tuple[str, str, str]) -> None:
+    """Links at the end of a page to the pages around it: (page path, its nav key in common.toml,
+    "back" | "next" | "see"), labelled "Back: <title>", "Next: <title>" or "See also: <title>"."""
+    t = T("common")
+    for path, nav_key, kind in links:
+        st.page_link(path, label=t(f"link_{kind}", title=t(nav_key)), icon=HAND_OFF_ICONS[kind])

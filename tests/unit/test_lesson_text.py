@@ -27,3 +27,22 @@ def test_the_cnn_page_writes_cross_correlation_as_the_convolution_page_does():
     for lang in ("en", "zh"):
         text = (LESSONS / lang / "cnn.md").read_text(encoding="utf-8")
         assert "`*`" not in text and "⋆" in text
+
+
+def test_every_lesson_hands_off_to_other_pages():
+    """Every page app.py routes to (home, playground and errata aside: they are maps and tools) ends
+    with links to the pages around it: st.page_link or widgets.blocks.hand_off in its files."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    pages = re.findall(r'st\.Page\("(views/[^"]+)"', (root / "app.py").read_text())
+    missing = []
+    for page in pages:
+        if page in ("views/home.py", "views/playground/page.py", "views/errata/page.py"):
+            continue
+        path = root / page
+        files = [path] if path.name != "page.py" else list(path.parent.glob("*.py"))
+        if not any(re.search(r"\b(page_link|hand_off)\(", f.read_text()) for f in files):
+            missing.append(page)
+    assert len(pages) > 20 and not missing, missing

@@ -29,7 +29,7 @@ from views.positional.parts import (
     t,
     valid_seed,
 )
-from widgets.blocks import show_code, torch_check
+from widgets.blocks import hand_off, show_code, torch_check
 
 # ----- title, intuition, formula ------------------------------------------------------------
 st.title(t("title"))
@@ -238,3 +238,4 @@ if attention_check is not None:
 # ----- what next ----------------------------------------------------------------------------
 st.header(t("what_next"))
 st.markdown(t.section("next"))
+hand_off(("views/multihead.py", "nav_multihead", "back"), ("views/transformer/page.py", "nav_transformer", "next"))
