@@ -266,9 +266,12 @@ def test_a_killed_worker_is_replaced_and_the_next_request_works(audit_log):
     with pytest.raises(FormulaError) as e:
         formula.analyse("(x+y)^1000", timeout=1.0, simplify_budget=None)
     assert e.value.code == "timeout" and "1 s" in str(e.value)
-    assert time.monotonic() - start <= 1.5
-    # another idle worker answers at once; with a single worker, the replacement must start first
-    allowed = 0.5 if formula_worker.pool().settings.workers > 1 else 3.0
+    # killed at its 1 s limit, not left to run: the margin is for a busy machine (the whole suite
+    # shares two cores), far below the minutes the expansion would take
+    assert time.monotonic() - start <= 3.0
+    # another idle worker answers (0.68 s was seen with the whole suite running); with a single
+    # worker, the replacement must start first
+    allowed = 2.0 if formula_worker.pool().settings.workers > 1 else 4.0
     for _ in range(3):
         start = time.monotonic()
         assert formula.analyse("sigmoid(x)", timeout=TIMEOUT).derivatives["x"]
